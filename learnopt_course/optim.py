@@ -271,3 +271,22 @@ class TorchOptimizer(torch.optim.Optimizer):
                 p.copy_(new_p)
                 state.update(new_state)
         return loss
+
+
+# --- Position (two-point) forms, as written in the papers --------------------------------------------------------
+# These step one iterate given the previous one; they are what lesson 01's exercises ask students to write. For a
+# constant learning rate they produce exactly the iterates of ``heavy_ball`` and ``nesterov`` above (tested).
+
+
+def polyak_step(x: Tensor, x_prev: Tensor, grad: Tensor, lr: float | Tensor, momentum: float | Tensor) -> Tensor:
+    """Heavy ball, Polyak (1964); Crouther (2023) eq. 1.2.2: ``x_{t+1} = x_t - lr grad f(x_t) + m (x_t - x_{t-1})``."""
+    return x - lr * grad + momentum * (x - x_prev)
+
+
+def nesterov_position_step(
+    x: Tensor, x_prev: Tensor, grad_fn: Callable[[Tensor], Tensor], lr: float | Tensor, momentum: float | Tensor
+) -> Tensor:
+    """Nesterov (1983); Crouther (2023) eq. 1.2.4: look ahead to ``y = x_t + m (x_t - x_{t-1})``, then
+    ``x_{t+1} = y - lr grad f(y)``."""
+    y = x + momentum * (x - x_prev)
+    return y - lr * grad_fn(y)

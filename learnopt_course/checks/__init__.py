@@ -1,0 +1,17 @@
+"""Exercise checkers, one module per lesson: ``lo.checks.lesson01.heavy_ball_step(student_fn)``.
+
+A checker runs the student's function against the library's reference on seeded inputs, prints a one-line verdict
+(with a hint on failure) and raises ``AssertionError`` when it fails. An untouched stub's ``NotImplementedError``
+passes through unchanged, and the reference is never substituted for the student's code.
+"""
+
+from importlib import import_module
+from types import ModuleType
+
+__all__ = ["lesson01"]
+
+
+def __getattr__(name: str) -> ModuleType:
+    if name in __all__:
+        return import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'learnopt_course.checks' has no attribute {name!r}")

@@ -1,0 +1,110 @@
+"""The one checking mechanism every lesson's checkers use: compare a student function with a reference.
+
+``check_function`` calls both on the same freshly built, seeded inputs, compares outputs (tensors, numbers or
+tuples of them), optionally compares gradients with respect to chosen inputs (which catches ``.detach()``,
+``.item()`` and in-place updates that cut the autograd graph), and on failure looks for a known mistake whose
+output matches the student's, to print a precise hint.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+Case = Callable[[], dict[str, Any]]
+
+
+class CheckFailed(AssertionError):
+    """Raised by a checker when the student's function disagrees with the reference."""
+
+
+@dataclass
+class Exercise:
+    """What a checker needs to know: its id, the function name the student writes, and the reference."""
+
+    id: str
+    name: str
+    reference: Callable[..., Any]
+    cases: Sequence[Case]
+    grad_wrt: tuple[str, ...] = ()
+    atol: float = 1e-8
+    rtol: float = 1e-6
+    mistakes: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # hint -> known-wrong function
+    hint: str = "compare your formula with the equation in the text above"
+
+
+def _flatten(value: Any) -> list[Tensor]:
+    if isinstance(value, Tensor):
+        return [value]
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return [torch.tensor(float(value), dtype=torch.float64)]
+    if isinstance(value, (tuple, list)):
+        return [t for v in value for t in _flatten(v)]
+    raise TypeError(f"expected a tensor, a number or a tuple of them; got {type(value).__name__}")
+
+
+def _close(a: Any, b: Any, atol: float, rtol: float) -> bool:
+    try:
+        fa, fb = _flatten(a), _flatten(b)
+    except TypeError:
+        return False
+    if len(fa) != len(fb):
+        return False
+    for x, y in zip(fa, fb):
+        if x.shape != y.shape:
+            return False
+        if not torch.allclose(x.detach().double(), y.detach().double(), atol=atol, rtol=rtol, equal_nan=False):
+            return False
+    return True
+
+
+def _gradients(fn: Callable[..., Any], case: dict[str, Any], wrt: tuple[str, ...]) -> list[Tensor] | None:
+    inputs = {k: (v.detach().clone().requires_grad_(True) if k in wrt else v) for k, v in case.items()}
+    out = _flatten(fn(**inputs))
+    total = sum(o.sum() for o in out if o.requires_grad)
+    if not isinstance(total, Tensor):
+        return None
+    grads = torch.autograd.grad(total, [inputs[k] for k in wrt], allow_unused=True)
+    return [g if g is not None else torch.zeros_like(inputs[k]) for g, k in zip(grads, wrt)]
+
+
+def _say(exercise: Exercise, ok: bool, message: str) -> None:
+    mark = "\u2705" if ok else "\u274c"
+    print(f"{mark} Exercise {exercise.id} ({exercise.name}): {message}")
+
+
+def check_function(exercise: Exercise, student: Callable[..., Any]) -> None:
+    """Run ``student`` against ``exercise.reference`` on every case; print a verdict; raise on failure."""
+    if not callable(student):
+        _say(exercise, False, f"expected your function `{exercise.name}`, got {type(student).__name__}")
+        raise CheckFailed(f"Exercise {exercise.id}: pass the function itself, not {type(student).__name__}")
+    for number, make_case in enumerate(exercise.cases, start=1):
+        try:
+            got = student(**make_case())
+        except NotImplementedError:
+            raise
+        except Exception as err:  # report any other crash as a failed check, with its cause
+            _say(exercise, False, f"your function raised {type(err).__name__}: {err} (case {number})")
+            raise CheckFailed(f"Exercise {exercise.id}: {type(err).__name__}: {err}") from err
+        want = exercise.reference(**make_case())
+        if not _close(got, want, exercise.atol, exercise.rtol):
+            hint = exercise.hint
+            for mistake_hint, wrong in exercise.mistakes.items():
+                if _close(got, wrong(**make_case()), exercise.atol, exercise.rtol):
+                    hint = mistake_hint
+                    break
+            _say(exercise, False, f"wrong value on case {number}. Hint: {hint}")
+            raise CheckFailed(f"Exercise {exercise.id}: wrong value on case {number}; expected {want}, got {got}")
+        if exercise.grad_wrt:
+            theirs = _gradients(student, make_case(), exercise.grad_wrt)
+            ours = _gradients(exercise.reference, make_case(), exercise.grad_wrt)
+            if theirs is None or not _close(theirs, ours, exercise.atol, exercise.rtol):
+                names = ", ".join(exercise.grad_wrt)
+                _say(exercise, False, f"the values are right but gradients with respect to {names} do not flow "
+                     "through your result. Hint: avoid .detach(), .item(), .data, numpy and in-place updates")
+                raise CheckFailed(f"Exercise {exercise.id}: the autograd graph is cut (case {number})")
+    _say(exercise, True, f"correct on {len(exercise.cases)} cases" + (" (values and gradients)" if exercise.grad_wrt else ""))

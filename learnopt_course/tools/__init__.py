@@ -1,0 +1,1 @@
+"""Course tooling: student-notebook generation, output cleaning, notebook lint, execution and grading."""

@@ -1,0 +1,119 @@
+"""The ``learnopt`` command: ``student``, ``nbclean``, ``lint``, ``grade`` and ``refresh``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _student(args: argparse.Namespace) -> int:
+    from .student import MarkerError, sync
+
+    try:
+        report = sync(args.solutions, args.notebooks, check=args.check)
+    except (MarkerError, FileNotFoundError, ValueError) as err:
+        print(f"learnopt student: {err}", file=sys.stderr)
+        return 2
+    for path in report.written:
+        print(f"wrote {path}")
+    for path, diff in report.drifted.items():
+        print(f"{path} is out of date; run `learnopt student {args.solutions} {args.notebooks}`")
+        print(diff[:4000])
+    for path in report.orphans:
+        print(f"{path} has no solution notebook in {args.solutions}")
+    return 0 if report.ok else 1
+
+
+def _nbclean(args: argparse.Namespace) -> int:
+    from .nbclean import clean_paths
+
+    try:
+        changed = clean_paths([Path(p) for p in args.paths], check=args.check)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"learnopt nbclean: {err}", file=sys.stderr)
+        return 2
+    for path in changed:
+        print(f"{path} {'has outputs to strip' if args.check else 'cleaned'}")
+    return 1 if (args.check and changed) else 0
+
+
+def _lint(args: argparse.Namespace) -> int:
+    from .lint import lint_paths
+
+    problems = lint_paths([Path(p) for p in args.paths])
+    for problem in problems:
+        print(problem)
+    return 1 if problems else 0
+
+
+def _grade(args: argparse.Namespace) -> int:
+    from .grade import grade, report
+
+    try:
+        results = grade(args.notebook, timeout=args.timeout)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"learnopt grade: {err}", file=sys.stderr)
+        return 2
+    print(report(args.notebook, results, as_json=args.json))
+    return 0 if all(r.status == "passed" for r in results) else 1
+
+
+def _refresh(args: argparse.Namespace) -> int:
+    """Execute solution notebooks in place, then clean them: the author's way to update golden outputs."""
+    from . import notebooks
+    from .nbclean import clean
+
+    status = 0
+    for name in args.notebooks:
+        path = Path(name)
+        executed = notebooks.execute(notebooks.read(path), cwd=path.parent.resolve(), timeout=args.timeout)
+        failed = [i for i, c in enumerate(executed.cells, start=1) if c.cell_type == "code" and notebooks.errors(c)]
+        if failed:
+            print(f"{path}: cells {failed} raised errors; not written")
+            status = 1
+            continue
+        notebooks.write(clean(executed), path)
+        print(f"refreshed {path}")
+    return status
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="learnopt", description="Tools for the learnopt course notebooks.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("student", help="generate student notebooks from solution notebooks")
+    p.add_argument("solutions", nargs="?", default="solutions")
+    p.add_argument("notebooks", nargs="?", default="notebooks")
+    p.add_argument("--check", action="store_true", help="exit 1 with a diff if the student notebooks are stale")
+    p.set_defaults(func=_student)
+
+    p = sub.add_parser("nbclean", help="strip outputs except golden cells")
+    p.add_argument("paths", nargs="*", default=["solutions"])
+    p.add_argument("--check", action="store_true", help="exit 1 if any notebook has outputs to strip")
+    p.set_defaults(func=_nbclean)
+
+    p = sub.add_parser("lint", help="check solution notebooks against the lesson spine")
+    p.add_argument("paths", nargs="*", default=["solutions"])
+    p.set_defaults(func=_lint)
+
+    p = sub.add_parser("grade", help="execute a student notebook and report each exercise")
+    p.add_argument("notebook")
+    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    p.set_defaults(func=_grade)
+
+    p = sub.add_parser("refresh", help="re-execute solution notebooks and keep only golden outputs")
+    p.add_argument("notebooks", nargs="+")
+    p.add_argument("--timeout", type=int, default=600)
+    p.set_defaults(func=_refresh)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Reading, writing and executing notebooks, shared by every tool (one place decides the on-disk format)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+from nbformat import NotebookNode
+
+GOLDEN_TAG = "nbval-check-output"
+EXERCISE_TAG = re.compile(r"^exercise-(?P<id>[0-9]+(?:\.[0-9]+)*)$")
+CHECK_TAG = re.compile(r"^check-(?P<id>[0-9]+(?:\.[0-9]+)*)$")
+
+
+def read(path: str | Path) -> NotebookNode:
+    """Read a notebook (nbformat 4), with a clear error when the file is missing or is not a notebook."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"notebook {str(path)!r} does not exist")
+    try:
+        return nbformat.read(path, as_version=4)
+    except Exception as err:  # nbformat raises several unrelated types for bad JSON
+        raise ValueError(f"{path}: not a readable Jupyter notebook ({err})") from err
+
+
+def dumps(nb: NotebookNode) -> str:
+    """The canonical text of a notebook: nbformat's JSON (indent 1, sorted keys) and a final newline."""
+    text = nbformat.writes(nb)
+    return text if text.endswith("\n") else text + "\n"
+
+
+def write(nb: NotebookNode, path: str | Path) -> None:
+    """Write atomically: to a temporary file beside ``path``, then rename over it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(dumps(nb), encoding="utf-8")
+    tmp.replace(path)
+
+
+def tags(cell: NotebookNode) -> list[str]:
+    return list(cell.get("metadata", {}).get("tags", []))
+
+
+def tagged_id(cell: NotebookNode, pattern: re.Pattern[str]) -> str | None:
+    """The exercise id in a cell's ``exercise-N.M`` or ``check-N.M`` tag, if it has one."""
+    for tag in tags(cell):
+        match = pattern.match(tag)
+        if match:
+            return match.group("id")
+    return None
+
+
+def execute(nb: NotebookNode, cwd: str | Path, timeout: int = 600, allow_errors: bool = True) -> NotebookNode:
+    """Execute a copy of ``nb`` in a fresh kernel of the current environment, cell by cell, in ``cwd``."""
+    from nbclient import NotebookClient
+
+    copy = nbformat.from_dict(nb)
+    client = NotebookClient(
+        copy,
+        timeout=timeout,
+        kernel_name="python3",
+        allow_errors=allow_errors,
+        resources={"metadata": {"path": str(cwd)}},
+    )
+    client.execute()
+    return copy
+
+
+def errors(cell: NotebookNode) -> list[NotebookNode]:
+    """The error outputs of an executed code cell."""
+    return [out for out in cell.get("outputs", []) if out.get("output_type") == "error"]

@@ -1,0 +1,93 @@
+"""An interactive explorer: pick a landscape, an optimizer, a learning rate, momentum and gradient noise.
+
+The figure is produced by :func:`explorer_figure`, a pure function of the controls (unit-tested); the widget only
+wires ipywidgets controls to it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from . import optim, plotting
+from .tasks.landscapes import LANDSCAPES, Landscape, NoisyGradient, make_landscape
+
+MOMENTUM_NAME = {"heavy_ball": "momentum", "nesterov": "momentum", "adam": "beta1", "rmsprop": "alpha"}
+
+
+def hyperparameters(optimizer: str, lr: float, momentum: float) -> dict[str, float]:
+    """Map the explorer's two knobs onto an optimizer's hyperparameters (momentum is ignored by SGD)."""
+    hp = {"lr": lr}
+    name = MOMENTUM_NAME.get(optim.get(optimizer).name)
+    if name is not None:
+        hp[name] = momentum
+    return hp
+
+
+def run_on_landscape(landscape: Landscape, optimizer: str, lr: float, momentum: float = 0.0, steps: int = 60,
+                     sigma: float = 0.0, seed: int = 0, start: tuple[float, float] | None = None) -> optim.Trajectory:
+    """Optimise a 2-D landscape from its start point (float64), with optional gradient noise of std ``sigma``."""
+    source: Landscape = landscape
+    if sigma > 0:
+        source = NoisyGradient(landscape, sigma=sigma, generator=torch.Generator().manual_seed(seed))
+    x0 = torch.tensor(start or landscape.start, dtype=torch.float64)
+    return optim.minimize(landscape, x0, optimizer, hyperparameters(optimizer, lr, momentum), steps,
+                          grad_fn=source.gradient)
+
+
+def explorer_figure(landscape: str, optimizer: str, lr: float, momentum: float, sigma: float = 0.0,
+                    steps: int = 60, seed: int = 0):
+    """Contour plot with the trajectory, next to the loss gap ``f(x_t) - f*`` per iteration. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    land = make_landscape(landscape)
+    traj = run_on_landscape(land, optimizer, lr, momentum, steps, sigma, seed)
+    points = torch.stack(traj.params)
+    # keep diverging runs on the picture: clip the drawn points to a box around the window
+    (x0, x1), (y0, y1) = land.bounds
+    pad = 0.5 * max(x1 - x0, y1 - y0)
+    points = torch.stack([points[:, 0].clamp(x0 - pad, x1 + pad), points[:, 1].clamp(y0 - pad, y1 + pad)], dim=1)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    label = f"{optimizer}, lr={lr:.3g}" + (f", m={momentum:.2f}" if optimizer in MOMENTUM_NAME else "")
+    plotting.contour(land, {label: points}, ax=left)
+    gap = (traj.losses - land.min_value).clamp_min(1e-16)
+    gap = torch.where(torch.isfinite(gap), gap, torch.full_like(gap, float("nan")))
+    plotting.loss_curves({label: gap}, ax=right, ylabel="$f(x_t) - f^*$", title="distance to the optimum value")
+    fig.tight_layout()
+    return fig
+
+
+def explorer(steps: int = 60):
+    """The widget: dropdowns for landscape and optimizer, sliders for log10 lr, momentum and noise."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    controls = {
+        "landscape": w.Dropdown(options=sorted(LANDSCAPES), value="quadratic", description="landscape"),
+        "optimizer": w.Dropdown(options=list(optim.OPTIMIZERS), value="heavy_ball", description="optimizer"),
+        "log_lr": w.FloatSlider(value=math.log10(0.1), min=-4, max=0.5, step=0.05, description="log10 lr"),
+        "momentum": w.FloatSlider(value=0.8, min=0.0, max=0.99, step=0.01, description="momentum"),
+        "sigma": w.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.05, description="noise std"),
+    }
+    out = w.Output()
+    box = w.VBox([w.HBox([controls["landscape"], controls["optimizer"]]),
+                  w.HBox([controls["log_lr"], controls["momentum"], controls["sigma"]]), out])
+    box.renders = 0
+
+    def render(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = explorer_figure(controls["landscape"].value, controls["optimizer"].value,
+                                  10 ** controls["log_lr"].value, controls["momentum"].value,
+                                  controls["sigma"].value, steps)
+            display(fig)
+            plt.close(fig)
+        box.renders += 1
+
+    for control in controls.values():
+        control.observe(render, names="value")
+    box.controls = controls
+    render()
+    return box
