@@ -115,8 +115,11 @@ def loss_curves(curves: Mapping[str, object], ax=None, *, log: bool = True, xlab
     return ax
 
 
-def show(fig, alt: str):
-    """Display ``fig`` as an image with alt text (for screen readers) and close it; returns the HTML object."""
+def show(fig, alt: str) -> None:
+    """Display ``fig`` as an image with alt text (for screen readers) and close it.
+
+    Returns ``None`` on purpose, so a ``show(...)`` on a cell's last line does not display the figure twice.
+    """
     from IPython.display import HTML, display
     import html
     import matplotlib.pyplot as plt
@@ -127,6 +130,4 @@ def show(fig, alt: str):
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
-    obj = HTML(f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}"/>')
-    display(obj)
-    return obj
+    display(HTML(f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt, quote=True)}"/>'))

@@ -26,10 +26,25 @@ def clean(nb: NotebookNode) -> NotebookNode:
         if notebooks.GOLDEN_TAG not in notebooks.tags(cell):
             cell.outputs = []
             cell.execution_count = None
+        else:
+            cell.outputs = _coalesce_streams(cell.outputs)
     out.metadata.pop("widgets", None)
     if "language_info" in out.metadata:
         out.metadata["language_info"] = {"name": out.metadata["language_info"].get("name", "python")}
     return out
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """Merge consecutive stream outputs of the same name (the kernel may split one print into several chunks)."""
+    merged: list = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.get("output_type") == "stream" and previous is not None
+                and previous.get("output_type") == "stream" and previous.get("name") == output.get("name")):
+            previous["text"] = previous["text"] + output["text"]
+        else:
+            merged.append(output)
+    return merged
 
 
 def clean_paths(paths: list[Path], check: bool = False) -> list[Path]:
