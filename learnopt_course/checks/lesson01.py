@@ -26,7 +26,7 @@ def _tensor_case(seed: int, n: int = 5) -> Callable[[], dict]:
             "x_prev": x + 0.3 * torch.randn(n, generator=g, dtype=torch.float64),
             "grad": torch.randn(n, generator=g, dtype=torch.float64),
             "lr": torch.tensor(0.05 + 0.1 * seed, dtype=torch.float64),
-            "momentum": torch.tensor(0.5 + 0.1 * seed, dtype=torch.float64),
+            "momentum": torch.tensor(0.55 + 0.1 * seed, dtype=torch.float64),
         }
 
     return make

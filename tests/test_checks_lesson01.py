@@ -1,0 +1,147 @@
+"""Lesson 01 checkers accept the reference and reject known-wrong variants; stubs pass NotImplementedError through."""
+
+import math
+
+import pytest
+import torch
+
+from learnopt_course import optim, theory
+from learnopt_course.checks import lesson01
+from learnopt_course.checks.core import CheckFailed
+
+
+def _stub(*args, **kwargs):
+    raise NotImplementedError("Exercise 1.x: replace this line with your code")
+
+
+# ---- Exercise 1.1 ------------------------------------------------------------------------------------------------
+HEAVY_BALL_WRONG = {
+    "wrong sign of momentum": (lambda x, x_prev, grad, lr, momentum: x - lr * grad - momentum * (x - x_prev), "points backwards"),
+    "uphill": (lambda x, x_prev, grad, lr, momentum: x + lr * grad + momentum * (x - x_prev), "goes uphill"),
+    "detached graph": (
+        lambda x, x_prev, grad, lr, momentum: (x - lr * grad + momentum * (x - x_prev)).detach(), "do not flow"
+    ),
+    "off by one step (from x_prev)": (
+        lambda x, x_prev, grad, lr, momentum: x_prev - lr * grad + momentum * (x - x_prev), "x_next ="
+    ),
+    "no momentum": (lambda x, x_prev, grad, lr, momentum: x - lr * grad, "add the momentum term"),
+    "lr on both terms": (lambda x, x_prev, grad, lr, momentum: x - lr * (grad - momentum * (x - x_prev)), "lr scales"),
+    "in-place on a copy without graph": (
+        lambda x, x_prev, grad, lr, momentum: torch.tensor((x - lr * grad + momentum * (x - x_prev)).tolist(), dtype=x.dtype),
+        "do not flow",
+    ),
+}
+
+
+def test_heavy_ball_accepts_reference(capsys):
+    lesson01.heavy_ball_step(optim.polyak_step)
+    assert "Exercise 1.1" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variant", sorted(HEAVY_BALL_WRONG))
+def test_heavy_ball_rejects(variant, capsys):
+    fn, hint = HEAVY_BALL_WRONG[variant]
+    with pytest.raises(AssertionError):
+        lesson01.heavy_ball_step(fn)
+    assert hint in capsys.readouterr().out
+
+
+# ---- Exercise 1.2 ------------------------------------------------------------------------------------------------
+POLYAK_WRONG = {
+    "kappa not sqrt": (lambda mu, L: (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((L / mu - 1) / (L / mu + 1)) ** 2), "sqrt(kappa)"),
+    "momentum not squared": (lambda mu, L: (theory.polyak_parameters(mu, L)[0], theory.heavy_ball_rate(mu, L)), "squared"),
+    "gd step": (lambda mu, L: (2 / (L + mu), theory.polyak_parameters(mu, L)[1]), "gradient descent's"),
+    "swapped outputs": (lambda mu, L: tuple(reversed(theory.polyak_parameters(mu, L))), "lr = 4"),
+    "mu and L swapped": (lambda mu, L: theory.polyak_parameters(min(mu, L), max(mu, L))[::-1] if mu == L else
+                         (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((math.sqrt(mu / L) - 1) / (math.sqrt(mu / L) + 1)) ** 2),
+                         "lr = 4"),
+}
+
+
+def test_polyak_accepts_reference(capsys):
+    lesson01.polyak_parameters(theory.polyak_parameters)
+    assert "correct on 4 cases" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variant", sorted(POLYAK_WRONG))
+def test_polyak_rejects(variant, capsys):
+    fn, hint = POLYAK_WRONG[variant]
+    with pytest.raises(AssertionError):
+        lesson01.polyak_parameters(fn)
+    assert hint in capsys.readouterr().out
+
+
+def test_polyak_rejects_wrong_return_type(capsys):
+    with pytest.raises(AssertionError):
+        lesson01.polyak_parameters(lambda mu, L: "0.1, 0.9")
+
+
+# ---- Exercise 1.3 ------------------------------------------------------------------------------------------------
+NESTEROV_WRONG = {
+    "gradient at x (heavy ball)": (
+        lambda x, x_prev, grad_fn, lr, momentum: optim.polyak_step(x, x_prev, grad_fn(x), lr, momentum), "look-ahead point"
+    ),
+    "look-ahead backwards": (
+        lambda x, x_prev, grad_fn, lr, momentum: optim.nesterov_position_step(x, 2 * x - x_prev, grad_fn, lr, momentum),
+        "goes forwards",
+    ),
+    "step from x": (lambda x, x_prev, grad_fn, lr, momentum: x - lr * grad_fn(x + momentum * (x - x_prev)), "from the look-ahead"),
+    "detached": (
+        lambda x, x_prev, grad_fn, lr, momentum: optim.nesterov_position_step(x, x_prev, grad_fn, lr, momentum).detach(),
+        "do not flow",
+    ),
+}
+
+
+def test_nesterov_accepts_reference(capsys):
+    lesson01.nesterov_step(optim.nesterov_position_step)
+    assert "values and gradients" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("variant", sorted(NESTEROV_WRONG))
+def test_nesterov_rejects(variant, capsys):
+    fn, hint = NESTEROV_WRONG[variant]
+    with pytest.raises(AssertionError):
+        lesson01.nesterov_step(fn)
+    assert hint in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("checker", [lesson01.heavy_ball_step, lesson01.polyak_parameters, lesson01.nesterov_step])
+def test_untouched_stub_raises_not_implemented_unchanged(checker, capsys):
+    with pytest.raises(NotImplementedError, match="Exercise 1.x"):
+        checker(_stub)
+    assert capsys.readouterr().out == ""
+
+
+def test_crash_in_student_code_is_reported_not_hidden(capsys):
+    def crashes(x, x_prev, grad, lr, momentum):
+        return x @ torch.zeros(7)
+
+    with pytest.raises(CheckFailed) as info:
+        lesson01.heavy_ball_step(crashes)
+    assert isinstance(info.value.__cause__, RuntimeError)
+    assert "raised RuntimeError" in capsys.readouterr().out
+    with pytest.raises(CheckFailed, match="pass the function itself"):
+        lesson01.heavy_ball_step(42)
+
+
+def test_position_forms_equal_velocity_forms():
+    """The two-point forms (the exercises' references) give the same iterates as the torch-style optimizers."""
+    from learnopt_course.tasks import Rosenbrock
+
+    land = Rosenbrock()
+    x0 = torch.tensor(land.start, dtype=torch.float64)
+    for opt, step in ((optim.heavy_ball, "polyak"), (optim.nesterov, "nesterov")):
+        run = optim.minimize(land, x0, opt, {"lr": 2e-4, "momentum": 0.9}, steps=60, grad_fn=land.gradient)
+        x_prev, x = x0, x0
+        for _ in range(60):
+            if step == "polyak":
+                new = optim.polyak_step(x, x_prev, land.gradient(x), 2e-4, 0.9)
+            else:
+                new = optim.nesterov_position_step(x, x_prev, land.gradient, 2e-4, 0.9)
+            x_prev, x = x, new
+        if step == "polyak":
+            assert torch.allclose(x, run.final, atol=1e-10)
+        else:
+            # torch's Nesterov iterates are the look-ahead points y_t = x_t + m (x_t - x_{t-1})
+            assert torch.allclose(x + 0.9 * (x - x_prev), run.final, atol=1e-10)

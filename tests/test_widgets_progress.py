@@ -1,0 +1,65 @@
+"""The explorer figure reflects its controls; the widget re-renders on change; progress bars are silent in CI."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from learnopt_course import progress, widgets  # noqa: E402
+from learnopt_course.tasks import make_landscape  # noqa: E402
+
+
+def test_hyperparameter_mapping():
+    assert widgets.hyperparameters("sgd", 0.1, 0.9) == {"lr": 0.1}
+    assert widgets.hyperparameters("heavy_ball", 0.1, 0.9) == {"lr": 0.1, "momentum": 0.9}
+    assert widgets.hyperparameters("adam", 0.1, 0.8) == {"lr": 0.1, "beta1": 0.8}
+    with pytest.raises(KeyError, match="optimizer must be one of"):
+        widgets.hyperparameters("newton", 0.1, 0.9)
+
+
+def test_run_on_landscape_noise_is_seeded():
+    land = make_landscape("saddle")
+    a = widgets.run_on_landscape(land, "sgd", 0.1, steps=20, sigma=0.5, seed=3)
+    b = widgets.run_on_landscape(land, "sgd", 0.1, steps=20, sigma=0.5, seed=3)
+    c = widgets.run_on_landscape(land, "sgd", 0.1, steps=20, sigma=0.5, seed=4)
+    assert np.allclose(a.losses, b.losses) and not np.allclose(a.losses, c.losses)
+
+
+def test_explorer_figure_draws_the_chosen_run():
+    fig = widgets.explorer_figure("quadratic", "heavy_ball", 0.1, 0.5, steps=30)
+    left, right = fig.axes[:2]
+    traj = [line for line in left.get_lines() if line.get_label().startswith("heavy_ball")]
+    assert traj and len(traj[0].get_xdata()) == 31
+    assert "m=0.50" in traj[0].get_label()
+    curve = right.get_lines()[0]
+    run = widgets.run_on_landscape(make_landscape("quadratic"), "heavy_ball", 0.1, 0.5, steps=30)
+    assert np.allclose(curve.get_ydata(), np.maximum(run.losses.numpy(), 1e-16))
+    plt.close(fig)
+
+
+def test_explorer_figure_survives_divergence():
+    fig = widgets.explorer_figure("quadratic", "sgd", 3.0, 0.0, steps=400)  # lr > 2/L diverges to inf
+    plt.close(fig)
+
+
+def test_explorer_widget_rerenders_on_every_control():
+    box = widgets.explorer(steps=10)
+    assert box.renders == 1
+    box.controls["optimizer"].value = "adam"
+    box.controls["landscape"].value = "rosenbrock"
+    box.controls["log_lr"].value = -2.0
+    assert box.renders == 4
+    plt.close("all")
+
+
+def test_progress_quiet_switch(monkeypatch):
+    monkeypatch.setenv("CI", "true")
+    assert progress.quiet() and progress.progress(range(3)).disable
+    monkeypatch.setenv("CI", "false")
+    monkeypatch.setenv("LEARNOPT_QUIET", "0")
+    assert not progress.quiet()
+    bar = progress.progress(range(3), desc="x")
+    assert not bar.disable and list(bar) == [0, 1, 2]
