@@ -20,4 +20,4 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-pytest_plugins = ["learnopt_course.tools.budget"]
+pytest_plugins = ["learnopt_course.tools.budget", "pytester"]
