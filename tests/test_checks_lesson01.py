@@ -33,19 +33,6 @@ HEAVY_BALL_WRONG = {
 }
 
 
-def test_heavy_ball_accepts_reference(capsys):
-    lesson01.heavy_ball_step(optim.polyak_step)
-    assert "Exercise 1.1" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("variant", sorted(HEAVY_BALL_WRONG))
-def test_heavy_ball_rejects(variant, capsys):
-    fn, hint = HEAVY_BALL_WRONG[variant]
-    with pytest.raises(AssertionError):
-        lesson01.heavy_ball_step(fn)
-    assert hint in capsys.readouterr().out
-
-
 # ---- Exercise 1.2 ------------------------------------------------------------------------------------------------
 POLYAK_WRONG = {
     "kappa not sqrt": (lambda mu, L: (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((L / mu - 1) / (L / mu + 1)) ** 2), "sqrt(kappa)"),
@@ -56,19 +43,6 @@ POLYAK_WRONG = {
                          (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((math.sqrt(mu / L) - 1) / (math.sqrt(mu / L) + 1)) ** 2),
                          "lr = 4"),
 }
-
-
-def test_polyak_accepts_reference(capsys):
-    lesson01.polyak_parameters(theory.polyak_parameters)
-    assert "correct on 4 cases" in capsys.readouterr().out
-
-
-@pytest.mark.parametrize("variant", sorted(POLYAK_WRONG))
-def test_polyak_rejects(variant, capsys):
-    fn, hint = POLYAK_WRONG[variant]
-    with pytest.raises(AssertionError):
-        lesson01.polyak_parameters(fn)
-    assert hint in capsys.readouterr().out
 
 
 def test_polyak_rejects_wrong_return_type(capsys):
@@ -93,16 +67,28 @@ NESTEROV_WRONG = {
 }
 
 
-def test_nesterov_accepts_reference(capsys):
-    lesson01.nesterov_step(optim.nesterov_position_step)
-    assert "values and gradients" in capsys.readouterr().out
+CHECKERS = {
+    "1.1": (lesson01.heavy_ball_step, optim.polyak_step, HEAVY_BALL_WRONG),
+    "1.2": (lesson01.polyak_parameters, theory.polyak_parameters, POLYAK_WRONG),
+    "1.3": (lesson01.nesterov_step, optim.nesterov_position_step, NESTEROV_WRONG),
+}
+WRONG = [(exercise, variant) for exercise, (_, _, table) in CHECKERS.items() for variant in sorted(table)]
 
 
-@pytest.mark.parametrize("variant", sorted(NESTEROV_WRONG))
-def test_nesterov_rejects(variant, capsys):
-    fn, hint = NESTEROV_WRONG[variant]
+@pytest.mark.parametrize("exercise", sorted(CHECKERS))
+def test_checker_accepts_reference(exercise, capsys):
+    checker, reference, _ = CHECKERS[exercise]
+    checker(reference)
+    out = capsys.readouterr().out
+    assert f"Exercise {exercise}" in out and "correct on 4 cases" in out
+
+
+@pytest.mark.parametrize("exercise, variant", WRONG)
+def test_checker_rejects_known_wrong_variant(exercise, variant, capsys):
+    checker, _, table = CHECKERS[exercise]
+    fn, hint = table[variant]
     with pytest.raises(AssertionError):
-        lesson01.nesterov_step(fn)
+        checker(fn)
     assert hint in capsys.readouterr().out
 
 
