@@ -13,6 +13,6 @@ __all__ = ["Config", "__version__", "optim", "setup", "tasks"]
 def __getattr__(name: str):  # lazy: plotting, widgets and checks import matplotlib / ipywidgets
     import importlib
 
-    if name in {"plotting", "widgets", "progress", "checks", "theory"}:
+    if name in {"plotting", "widgets", "progress", "checks", "theory", "data"}:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'learnopt_course' has no attribute {name!r}")

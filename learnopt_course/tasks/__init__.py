@@ -1,4 +1,4 @@
-"""Optimizee tasks: 2-D landscapes and the 1-D toy meta-loss (lesson 01); data-backed tasks come in later lessons."""
+"""Optimizee tasks: 2-D landscapes, the 1-D toy meta-loss, random quadratics, MNIST and few-shot Omniglot tasks."""
 
 from .landscapes import (
     LANDSCAPES,
@@ -10,9 +10,23 @@ from .landscapes import (
     Saddle,
     make_landscape,
 )
+from .classification import ClassificationTask, FewShotTask, mnist_task, omniglot_task
+from .families import FAMILIES, make_task
+from .models import FunctionalModel, cnn, mlp
+from .quadratic import QuadraticBatch
 from .toy import toy_grad, toy_loss, toy_outer_loss
 
 __all__ = [
+    "FAMILIES",
+    "ClassificationTask",
+    "FewShotTask",
+    "FunctionalModel",
+    "QuadraticBatch",
+    "cnn",
+    "make_task",
+    "mlp",
+    "mnist_task",
+    "omniglot_task",
     "LANDSCAPES",
     "Landscape",
     "NoisyGradient",

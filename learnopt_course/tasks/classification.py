@@ -1,0 +1,158 @@
+"""Supervised optimizee tasks on real data: logistic regression, MLPs and a CNN on MNIST; few-shot Omniglot.
+
+A task exposes what an optimizer (hand-designed or learned) needs: ``init_params(generator)``, a seeded minibatch
+loss, and the full training and validation loss and accuracy. Parameters are plain tensors (``FunctionalModel``).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..data.episodes import Episode, EpisodeSampler
+from .models import FunctionalModel, cnn, mlp
+
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
+
+
+@dataclass
+class ClassificationTask:
+    """A model and a dataset with a held-out validation split."""
+
+    name: str
+    model: FunctionalModel
+    train_x: Tensor
+    train_y: Tensor
+    val_x: Tensor
+    val_y: Tensor
+    batch_size: int = 128
+    eval_chunk: int = 10000
+
+    def init_params(self, generator: torch.Generator) -> dict[str, Tensor]:
+        return self.model.init(generator)
+
+    def loss(self, params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
+        """Mean cross-entropy of the model with ``params`` on ``(x, y)``."""
+        return F.cross_entropy(self.model(params, x), y)
+
+    def sample_batch(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+        idx = torch.randint(0, self.train_x.shape[0], (self.batch_size,), generator=generator)
+        return self.train_x[idx], self.train_y[idx]
+
+    def minibatch_loss(self, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
+        """Loss on a minibatch drawn (with replacement) from the training split by ``generator``."""
+        return self.loss(params, *self.sample_batch(generator))
+
+    def _evaluate(self, params: dict[str, Tensor], x: Tensor, y: Tensor) -> tuple[float, float]:
+        total, correct = 0.0, 0
+        with torch.no_grad():
+            for start in range(0, x.shape[0], self.eval_chunk):
+                logits = self.model(params, x[start : start + self.eval_chunk])
+                target = y[start : start + self.eval_chunk]
+                total += float(F.cross_entropy(logits, target, reduction="sum"))
+                correct += int((logits.argmax(-1) == target).sum())
+        return total / x.shape[0], correct / x.shape[0]
+
+    def train_metrics(self, params: dict[str, Tensor]) -> tuple[float, float]:
+        """(loss, accuracy) on the whole training split."""
+        return self._evaluate(params, self.train_x, self.train_y)
+
+    def val_metrics(self, params: dict[str, Tensor]) -> tuple[float, float]:
+        """(loss, accuracy) on the held-out validation split."""
+        return self._evaluate(params, self.val_x, self.val_y)
+
+
+@functools.lru_cache(maxsize=4)
+def _mnist(split: str, root: str | None) -> tuple[Tensor, Tensor]:
+    from ..data import load_mnist
+
+    images, labels = load_mnist(split, root=root)
+    return ((images.float() / 255 - MNIST_MEAN) / MNIST_STD).unsqueeze(1), labels
+
+
+def mnist_task(
+    model: str = "mlp",
+    hidden: tuple[int, ...] = (20,),
+    activation: str = "sigmoid",
+    *,
+    n_train: int | None = None,
+    n_val: int = 10000,
+    batch_size: int = 128,
+    split_seed: int = 0,
+    channels: tuple[int, ...] = (16, 32),
+    root: str | os.PathLike | None = None,
+) -> ClassificationTask:
+    """An MNIST task. ``model``: ``logreg`` (784-10), ``mlp`` (784-hidden-10, e.g. 20 sigmoid units as in
+    Andrychowicz et al. 2016, or (32, 32) as in Crouther 2023) or ``cnn``. The validation split is ``n_val``
+    images held out of the official training set by a seeded permutation; ``n_train`` limits the rest."""
+    x, y = _mnist("train", None if root is None else str(root))
+    if not 0 < n_val < x.shape[0]:
+        raise ValueError(f"n_val must be between 1 and {x.shape[0] - 1}; got {n_val!r}")
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(split_seed))
+    val_idx, train_idx = perm[:n_val], perm[n_val:]
+    if n_train is not None:
+        if not 0 < n_train <= train_idx.numel():
+            raise ValueError(f"n_train must be between 1 and {train_idx.numel()}; got {n_train!r}")
+        train_idx = train_idx[:n_train]
+    if model == "logreg":
+        net = mlp([784, 10])
+    elif model == "mlp":
+        net = mlp([784, *hidden, 10], activation)
+    elif model == "cnn":
+        net = cnn(10, channels, 28, activation="relu" if activation == "sigmoid" else activation)
+    else:
+        raise ValueError(f"model must be 'logreg', 'mlp' or 'cnn'; got {model!r}")
+    return ClassificationTask(f"MNIST {net.name}", net, x[train_idx], y[train_idx], x[val_idx], y[val_idx], batch_size)
+
+
+@dataclass
+class FewShotTask:
+    """N-way K-shot classification on Omniglot episodes with a small CNN (adapted on support, scored on query)."""
+
+    name: str
+    model: FunctionalModel
+    sampler: EpisodeSampler
+    episodes_seen: int = field(default=0)
+
+    def init_params(self, generator: torch.Generator) -> dict[str, Tensor]:
+        return self.model.init(generator)
+
+    def episode(self) -> Episode:
+        self.episodes_seen += 1
+        return self.sampler.sample()
+
+    def support_loss(self, params: dict[str, Tensor], episode: Episode) -> Tensor:
+        return F.cross_entropy(self.model(params, episode.support_x), episode.support_y)
+
+    def query_loss(self, params: dict[str, Tensor], episode: Episode) -> Tensor:
+        return F.cross_entropy(self.model(params, episode.query_x), episode.query_y)
+
+    def query_accuracy(self, params: dict[str, Tensor], episode: Episode) -> float:
+        with torch.no_grad():
+            return float((self.model(params, episode.query_x).argmax(-1) == episode.query_y).float().mean())
+
+
+def omniglot_task(
+    split: str = "background",
+    n_way: int = 5,
+    k_shot: int = 1,
+    q_queries: int = 15,
+    *,
+    rotations: bool = True,
+    size: int = 28,
+    channels: tuple[int, ...] = (32, 32, 32),
+    seed: int = 0,
+    root: str | os.PathLike | None = None,
+) -> FewShotTask:
+    """Few-shot Omniglot: meta-train on ``background``, meta-test on ``evaluation`` (Lake et al. 2015 split)."""
+    from ..data import load_omniglot
+
+    data = load_omniglot(split, root=root, size=size)
+    sampler = EpisodeSampler(data.images, n_way, k_shot, q_queries, rotations=rotations, seed=seed)
+    net = cnn(n_way, channels, size)
+    return FewShotTask(f"Omniglot {split} {n_way}-way {k_shot}-shot", net, sampler)
