@@ -1,4 +1,4 @@
-"""The ``learnopt`` command: ``student``, ``nbclean``, ``lint``, ``grade`` and ``refresh``."""
+"""The ``learnopt`` command: ``student``, ``nbclean``, ``lint``, ``grade``, ``refresh`` and ``data``."""
 
 from __future__ import annotations
 
@@ -78,6 +78,23 @@ def _refresh(args: argparse.Namespace) -> int:
     return status
 
 
+def _data(args: argparse.Namespace) -> int:
+    """Fetch (or, offline, verify) every dataset the course uses into one root, for a classroom without internet."""
+    from ..data import DataError, load_mnist, load_omniglot
+
+    try:
+        for split in ("train", "test"):
+            images, _ = load_mnist(split, root=args.root, download=not args.offline)
+            print(f"MNIST {split}: {images.shape[0]} images, verified")
+        for split in ("background", "evaluation"):
+            data = load_omniglot(split, root=args.root, download=not args.offline)
+            print(f"Omniglot {split}: {len(data)} characters in {len(data.alphabet_names)} alphabets")
+    except DataError as err:
+        print(f"learnopt data: {err}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnopt", description="Tools for the learnopt course notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -102,6 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON report")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
     p.set_defaults(func=_grade)
+
+    p = sub.add_parser("data", help="download and verify MNIST and Omniglot (for offline classrooms)")
+    p.add_argument("--root", default=None, help="data root (default: $LEARNOPT_DATA, else ~/.cache/learnopt_course)")
+    p.add_argument("--offline", action="store_true", help="only verify what is there; never download")
+    p.set_defaults(func=_data)
 
     p = sub.add_parser("refresh", help="re-execute solution notebooks and keep only golden outputs")
     p.add_argument("notebooks", nargs="+")
