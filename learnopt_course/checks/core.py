@@ -62,12 +62,14 @@ def _close(a: Any, b: Any, atol: float, rtol: float) -> bool:
     return True
 
 
-def _gradients(fn: Callable[..., Any], case: dict[str, Any], wrt: tuple[str, ...]) -> list[Tensor] | None:
+def _gradients(fn: Callable[..., Any], case: dict[str, Any], wrt: tuple[str, ...]) -> list[Tensor]:
+    """Gradients of the sum of ``fn``'s outputs with respect to the inputs named in ``wrt``; an output that does not
+    depend on them (no autograd history) has zero gradients, which is right only where the reference's are zero."""
     inputs = {k: (v.detach().clone().requires_grad_(True) if k in wrt else v) for k, v in case.items()}
     out = _flatten(fn(**inputs))
     total = sum(o.sum() for o in out if o.requires_grad)
     if not isinstance(total, Tensor):
-        return None
+        return [torch.zeros_like(inputs[k]) for k in wrt]
     grads = torch.autograd.grad(total, [inputs[k] for k in wrt], allow_unused=True)
     return [g if g is not None else torch.zeros_like(inputs[k]) for g, k in zip(grads, wrt)]
 
@@ -102,7 +104,7 @@ def check_function(exercise: Exercise, student: Callable[..., Any]) -> None:
         if exercise.grad_wrt:
             theirs = _gradients(student, make_case(), exercise.grad_wrt)
             ours = _gradients(exercise.reference, make_case(), exercise.grad_wrt)
-            if theirs is None or not _close(theirs, ours, exercise.atol, exercise.rtol):
+            if not _close(theirs, ours, exercise.atol, exercise.rtol):
                 names = ", ".join(exercise.grad_wrt)
                 _say(exercise, False, f"the values are right but gradients with respect to {names} do not flow "
                      "through your result. Hint: avoid .detach(), .item(), .data, numpy and in-place updates")
