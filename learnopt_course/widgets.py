@@ -91,3 +91,70 @@ def explorer(steps: int = 60):
     box.controls = controls
     render()
     return box
+
+
+def toy_meta_figure(log_lr: float, momentum: float = 0.9, steps: int = 50, sigma: float = 0.0, width: float = 0.3,
+                    points: int = 400):
+    """The toy outer loss around ``lr = 10**log_lr`` (log-lr window of +-``width``), the tangent line given by the
+    exact unrolled hypergradient there, and optionally the Gaussian-smoothed outer loss (std ``sigma`` in log10 lr)
+    that evolution strategies descend. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .tasks.toy import toy_outer_loss
+    from .unroll import hypergradient
+
+    grid = torch.linspace(log_lr - width, log_lr + width, points, dtype=torch.float64)
+    values = toy_outer_loss(10**grid, momentum, steps=steps)
+    center = torch.tensor(log_lr, dtype=torch.float64)
+    (slope,) = hypergradient(lambda x: toy_outer_loss(10**x, momentum, steps=steps), [center])
+    value = toy_outer_loss(10**center, momentum, steps=steps)
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.plot(grid, values, label="outer loss", **plotting.style(0))
+    tangent = value + slope * (grid - center)
+    ax.plot(grid, tangent, label=f"tangent (slope {float(slope):.2g})", **plotting.style(1))
+    if sigma > 0:
+        offsets = torch.linspace(-3, 3, 61, dtype=torch.float64)
+        weights = torch.exp(-0.5 * offsets**2)
+        smoothed = torch.stack([
+            (toy_outer_loss(10 ** (g + sigma * offsets), momentum, steps=steps) * weights).sum() / weights.sum()
+            for g in grid[::10]
+        ])
+        ax.plot(grid[::10], smoothed, label=f"smoothed, sigma={sigma:g}", **plotting.style(2))
+    ax.set_ylim(float(values.min()) - 0.5, float(values.max()) + 0.5)
+    ax.set_xlabel("log10 learning rate")
+    ax.set_ylabel("outer loss (mean inner loss)")
+    ax.set_title(f"toy meta-loss, momentum {momentum:.2f}, {steps} steps")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def toy_meta_explorer():
+    """Sliders for log10 lr, momentum, horizon and smoothing over :func:`toy_meta_figure`."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    controls = {
+        "log_lr": w.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.01, description="log10 lr"),
+        "momentum": w.FloatSlider(value=0.9, min=0.0, max=0.95, step=0.05, description="momentum"),
+        "steps": w.IntSlider(value=50, min=5, max=100, step=5, description="steps T"),
+        "sigma": w.FloatSlider(value=0.0, min=0.0, max=0.3, step=0.01, description="ES sigma"),
+    }
+    out = w.Output()
+    box = w.VBox([w.HBox([controls["log_lr"], controls["momentum"]]), w.HBox([controls["steps"], controls["sigma"]]), out])
+    box.renders = 0
+
+    def render(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = toy_meta_figure(controls["log_lr"].value, controls["momentum"].value, controls["steps"].value,
+                                  controls["sigma"].value)
+            display(fig)
+            plt.close(fig)
+        box.renders += 1
+
+    for control in controls.values():
+        control.observe(render, names="value")
+    box.controls = controls
+    render()
+    return box

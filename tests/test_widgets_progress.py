@@ -63,3 +63,23 @@ def test_progress_quiet_switch(monkeypatch):
     assert not progress.quiet()
     bar = progress.progress(range(3), desc="x")
     assert not bar.disable and list(bar) == [0, 1, 2]
+
+
+def test_toy_meta_figure_tangent_matches_the_hypergradient():
+    import torch
+
+    from learnopt_course.tasks import toy_outer_loss
+    from learnopt_course.unroll import hypergradient
+
+    fig = widgets.toy_meta_figure(-1.5, 0.5, steps=20, sigma=0.1, points=100)
+    ax = fig.axes[0]
+    lines = {line.get_label().split(" ")[0]: line for line in ax.get_lines()}
+    assert set(lines) == {"outer", "tangent", "smoothed,"}
+    x, y = lines["tangent"].get_data()
+    (slope,) = hypergradient(lambda v: toy_outer_loss(10**v, 0.5, steps=20), [torch.tensor(-1.5, dtype=torch.float64)])
+    assert np.isclose((y[-1] - y[0]) / (x[-1] - x[0]), float(slope), rtol=1e-6)
+    plt.close(fig)
+    box = widgets.toy_meta_explorer()
+    box.controls["steps"].value = 10
+    assert box.renders == 2
+    plt.close("all")
