@@ -158,3 +158,60 @@ def toy_meta_explorer():
     box.controls = controls
     render()
     return box
+
+
+def pendulum_figure(control_cost: float = 0.01, T: int = 20, iterations: int = 100, lr: float = 0.5):
+    """Optimise the pendulum's torques by gradient descent on adjoint gradients and draw the angle and the torque
+    over time, next to the uncontrolled swing. Returns the Figure (its title reports the cost before and after)."""
+    import matplotlib.pyplot as plt
+
+    from .adjoint import adjoint_gradient, pendulum
+
+    problem = pendulum(control_cost=control_cost, T=T)
+    U = torch.zeros(T, 1, dtype=torch.float64)
+    start = float(problem.cost(U))
+    for _ in range(iterations):
+        U = U - lr * adjoint_gradient(problem, U)
+    free, controlled = problem.rollout(torch.zeros_like(U)), problem.rollout(U)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+    t = torch.arange(T + 1) * 0.1
+    left.plot(t, free[:, 0], label="no torque", **plotting.style(0))
+    left.plot(t, controlled[:, 0], label="optimised torque", **plotting.style(1))
+    left.axhline(math.pi, color="grey", linewidth=0.8)
+    left.set(xlabel="time (s)", ylabel="angle (rad); upright = pi", title="pendulum angle")
+    left.legend(fontsize="small")
+    right.step(t[:-1], U[:, 0], where="post", **plotting.style(1))
+    right.set(xlabel="time (s)", ylabel="torque (N m / (kg m^2))", title="controls")
+    fig.suptitle(f"cost {start:.2f} -> {float(problem.cost(U)):.2f} after {iterations} adjoint-gradient steps")
+    fig.tight_layout()
+    return fig
+
+
+def pendulum_explorer():
+    """Sliders for the torque penalty, the horizon and the number of gradient steps over :func:`pendulum_figure`."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    controls = {
+        "control_cost": w.FloatLogSlider(value=0.01, base=10, min=-4, max=0, step=0.25, description="torque cost"),
+        "T": w.IntSlider(value=20, min=5, max=60, step=5, description="horizon T"),
+        "iterations": w.IntSlider(value=100, min=0, max=300, step=25, description="GD steps"),
+    }
+    out = w.Output()
+    box = w.VBox([w.HBox(list(controls.values())), out])
+    box.renders = 0
+
+    def render(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = pendulum_figure(controls["control_cost"].value, controls["T"].value, controls["iterations"].value)
+            display(fig)
+            plt.close(fig)
+        box.renders += 1
+
+    for control in controls.values():
+        control.observe(render, names="value")
+    box.controls = controls
+    render()
+    return box

@@ -83,3 +83,16 @@ def test_toy_meta_figure_tangent_matches_the_hypergradient():
     box.controls["steps"].value = 10
     assert box.renders == 2
     plt.close("all")
+
+
+def test_pendulum_figure_reports_a_lower_cost_after_optimisation():
+    fig = widgets.pendulum_figure(control_cost=0.01, T=10, iterations=30)
+    title = fig._suptitle.get_text()
+    before, after = (float(v) for v in title.split("cost ")[1].split(" after")[0].split(" -> "))
+    assert after < before
+    assert len(fig.axes[0].get_lines()) == 3  # free swing, controlled swing, the upright line
+    plt.close(fig)
+    box = widgets.pendulum_explorer()
+    box.controls["iterations"].value = 0
+    assert box.renders == 2
+    plt.close("all")
