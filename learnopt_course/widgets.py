@@ -215,3 +215,66 @@ def pendulum_explorer():
     box.controls = controls
     render()
     return box
+
+
+ESTIMATOR_FUNCTIONS = {
+    "x^2": lambda x: x**2,
+    "sin(3x)": lambda x: torch.sin(3 * x),
+    "step: 1[x > 0]": lambda x: (x > 0).to(x.dtype),
+}
+
+
+def estimator_figure(function: str = "x^2", mu: float = 1.0, sigma: float = 1.0, n: int = 2000,
+                     baseline: bool = False, seed: int = 0):
+    """Histograms of per-sample score-function and pathwise estimates of dE[f(x)]/dmu, x ~ N(mu, sigma^2), with
+    their means and variances in the legend; ``baseline`` subtracts a leave-one-out baseline from the score function."""
+    import matplotlib.pyplot as plt
+
+    from .estimators import leave_one_out_baseline, pathwise, score_function
+
+    if function not in ESTIMATOR_FUNCTIONS:
+        raise KeyError(f"function must be one of {sorted(ESTIMATOR_FUNCTIONS)}; got {function!r}")
+    f = ESTIMATOR_FUNCTIONS[function]
+    eps = torch.randn(n, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    b = leave_one_out_baseline(f(mu + sigma * eps)) if baseline else 0.0
+    estimates = {"score function" + (" + baseline" if baseline else ""): score_function(f, mu, sigma, eps, b)[:, 0],
+                 "pathwise": pathwise(f, mu, sigma, eps)[:, 0]}
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for i, (name, est) in enumerate(estimates.items()):
+        ax.hist(est.numpy(), bins=80, density=True, alpha=0.5, color=plotting.style(i)["color"],
+                label=f"{name}: mean {float(est.mean()):.3f}, variance {float(est.var()):.2f}")
+    ax.set(xlabel="per-sample estimate of dE[f]/dmu", ylabel="density", title=f"f(x) = {function}, x ~ N({mu:g}, {sigma:g}^2)")
+    ax.legend(fontsize="small")
+    return fig
+
+
+def estimator_explorer():
+    """Dropdown for f and sliders for mu, sigma and the baseline over :func:`estimator_figure`."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    controls = {
+        "function": w.Dropdown(options=list(ESTIMATOR_FUNCTIONS), value="x^2", description="f"),
+        "mu": w.FloatSlider(value=1.0, min=-2.0, max=2.0, step=0.1, description="mu"),
+        "sigma": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sigma"),
+        "baseline": w.Checkbox(value=False, description="leave-one-out baseline"),
+    }
+    out = w.Output()
+    box = w.VBox([w.HBox([controls["function"], controls["baseline"]]), w.HBox([controls["mu"], controls["sigma"]]), out])
+    box.renders = 0
+
+    def render(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = estimator_figure(controls["function"].value, controls["mu"].value, controls["sigma"].value,
+                                   baseline=controls["baseline"].value)
+            display(fig)
+            plt.close(fig)
+        box.renders += 1
+
+    for control in controls.values():
+        control.observe(render, names="value")
+    box.controls = controls
+    render()
+    return box

@@ -96,3 +96,18 @@ def test_pendulum_figure_reports_a_lower_cost_after_optimisation():
     box.controls["iterations"].value = 0
     assert box.renders == 2
     plt.close("all")
+
+
+def test_estimator_figure_legend_reports_measured_variances():
+    fig = widgets.estimator_figure("x^2", 1.0, 1.0, n=20000)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    sf_var = float(labels[0].split("variance ")[1])
+    pw_var = float(labels[1].split("variance ")[1])
+    assert abs(sf_var - 30) < 3 and abs(pw_var - 4) < 0.4
+    plt.close(fig)
+    with pytest.raises(KeyError, match="function must be one of"):
+        widgets.estimator_figure("cos")
+    box = widgets.estimator_explorer()
+    box.controls["baseline"].value = True
+    assert box.renders == 2
+    plt.close("all")
