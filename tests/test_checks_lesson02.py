@@ -17,7 +17,7 @@ CHECKERS = {
             "off by one (too many)": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps + 1), "one step too many"),
             "gradient ascent": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps, sign=1.0), "subtracts lr * grad"),
             "detached graph": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps, detach=True), "do not flow"),
-            "python float lr": (lambda lr, A, w0, steps: _gd(float(lr), A, w0, steps), "do not flow"),
+            "python float lr": (lambda lr, A, w0, steps: _gd(lr.item(), A, w0, steps), "do not flow"),
         },
     ),
     "2.2": (

@@ -133,3 +133,23 @@ def test_clip_and_validation():
         unroll.unrolled_loss(lambda w, t: w.sum(), torch.zeros(2), "sgd", {}, 2, meta="sum")
     with pytest.raises(ValueError, match="mode must be 'reverse' or 'forward'"):
         unroll.hypergradient(lambda a: a, [torch.tensor(1.0)], "sideways")
+
+
+def test_per_parameter_weight_decay_hypergradient():
+    """As many hyperparameters as weights: a weight-decay tensor shaped like each parameter."""
+    inner, w0 = _regression(4)
+    decay = {"w": torch.full((5, 3), 0.01, dtype=torch.float64), "v": torch.full((3,), 0.01, dtype=torch.float64)}
+
+    def meta_loss(dw, dv):
+        return unroll.unrolled_loss(inner, w0, "sgd", {"lr": 0.1, "weight_decay": {"w": dw, "v": dv}}, steps=8)
+
+    reverse = unroll.hypergradient(meta_loss, [decay["w"], decay["v"]])
+    forward = unroll.hypergradient(meta_loss, [decay["w"], decay["v"]], "forward")
+    assert reverse[0].shape == (5, 3) and reverse[1].shape == (3,)
+    for r, f in zip(reverse, forward):
+        assert torch.allclose(r, f, rtol=1e-9, atol=1e-14)
+    e = torch.zeros(5, 3, dtype=torch.float64)
+    e[2, 1] = 1e-6
+    with torch.no_grad():
+        fd = (meta_loss(decay["w"] + e, decay["v"]) - meta_loss(decay["w"] - e, decay["v"])) / 2e-6
+    assert abs(float(reverse[0][2, 1]) - float(fd)) < 1e-5 * abs(float(fd)) + 1e-12
