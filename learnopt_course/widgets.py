@@ -7,6 +7,7 @@ wires ipywidgets controls to it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 
@@ -14,6 +15,33 @@ from . import optim, plotting
 from .tasks.landscapes import LANDSCAPES, Landscape, NoisyGradient, make_landscape
 
 MOMENTUM_NAME = {"heavy_ball": "momentum", "nesterov": "momentum", "adam": "beta1", "rmsprop": "alpha"}
+
+
+def interactive(controls: dict, rows: list[list[str]], figure: Callable[[dict], object]):
+    """The one mechanism behind every explorer: lay ``controls`` out in ``rows`` (lists of names), and redraw
+    ``figure(values)`` into an output area whenever a control changes. Returns the VBox, with ``.controls`` and a
+    ``.renders`` counter (used by the tests)."""
+    import ipywidgets as w
+    import matplotlib.pyplot as plt
+    from IPython.display import display
+
+    out = w.Output()
+    box = w.VBox([w.HBox([controls[name] for name in row]) for row in rows] + [out])
+    box.renders = 0
+
+    def render(_change=None) -> None:
+        with out:
+            out.clear_output(wait=True)
+            fig = figure({name: control.value for name, control in controls.items()})
+            display(fig)
+            plt.close(fig)
+        box.renders += 1
+
+    for control in controls.values():
+        control.observe(render, names="value")
+    box.controls = controls
+    render()
+    return box
 
 
 def hyperparameters(optimizer: str, lr: float, momentum: float) -> dict[str, float]:
@@ -61,8 +89,6 @@ def explorer_figure(landscape: str, optimizer: str, lr: float, momentum: float, 
 def explorer(steps: int = 60):
     """The widget: dropdowns for landscape and optimizer, sliders for log10 lr, momentum and noise."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     controls = {
         "landscape": w.Dropdown(options=sorted(LANDSCAPES), value="quadratic", description="landscape"),
@@ -71,26 +97,8 @@ def explorer(steps: int = 60):
         "momentum": w.FloatSlider(value=0.8, min=0.0, max=0.99, step=0.01, description="momentum"),
         "sigma": w.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.05, description="noise std"),
     }
-    out = w.Output()
-    box = w.VBox([w.HBox([controls["landscape"], controls["optimizer"]]),
-                  w.HBox([controls["log_lr"], controls["momentum"], controls["sigma"]]), out])
-    box.renders = 0
-
-    def render(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig = explorer_figure(controls["landscape"].value, controls["optimizer"].value,
-                                  10 ** controls["log_lr"].value, controls["momentum"].value,
-                                  controls["sigma"].value, steps)
-            display(fig)
-            plt.close(fig)
-        box.renders += 1
-
-    for control in controls.values():
-        control.observe(render, names="value")
-    box.controls = controls
-    render()
-    return box
+    return interactive(controls, [["landscape", "optimizer"], ["log_lr", "momentum", "sigma"]], lambda v: explorer_figure(
+        v["landscape"], v["optimizer"], 10 ** v["log_lr"], v["momentum"], v["sigma"], steps))
 
 
 def toy_meta_figure(log_lr: float, momentum: float = 0.9, steps: int = 50, sigma: float = 0.0, width: float = 0.3,
@@ -131,8 +139,6 @@ def toy_meta_figure(log_lr: float, momentum: float = 0.9, steps: int = 50, sigma
 def toy_meta_explorer():
     """Sliders for log10 lr, momentum, horizon and smoothing over :func:`toy_meta_figure`."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     controls = {
         "log_lr": w.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.01, description="log10 lr"),
@@ -140,24 +146,7 @@ def toy_meta_explorer():
         "steps": w.IntSlider(value=50, min=5, max=100, step=5, description="steps T"),
         "sigma": w.FloatSlider(value=0.0, min=0.0, max=0.3, step=0.01, description="ES sigma"),
     }
-    out = w.Output()
-    box = w.VBox([w.HBox([controls["log_lr"], controls["momentum"]]), w.HBox([controls["steps"], controls["sigma"]]), out])
-    box.renders = 0
-
-    def render(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig = toy_meta_figure(controls["log_lr"].value, controls["momentum"].value, controls["steps"].value,
-                                  controls["sigma"].value)
-            display(fig)
-            plt.close(fig)
-        box.renders += 1
-
-    for control in controls.values():
-        control.observe(render, names="value")
-    box.controls = controls
-    render()
-    return box
+    return interactive(controls, [["log_lr", "momentum"], ["steps", "sigma"]], lambda v: toy_meta_figure(**v))
 
 
 def pendulum_figure(control_cost: float = 0.01, T: int = 20, iterations: int = 100, lr: float = 0.5):
@@ -190,31 +179,13 @@ def pendulum_figure(control_cost: float = 0.01, T: int = 20, iterations: int = 1
 def pendulum_explorer():
     """Sliders for the torque penalty, the horizon and the number of gradient steps over :func:`pendulum_figure`."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     controls = {
         "control_cost": w.FloatLogSlider(value=0.01, base=10, min=-4, max=0, step=0.25, description="torque cost"),
         "T": w.IntSlider(value=20, min=5, max=60, step=5, description="horizon T"),
         "iterations": w.IntSlider(value=100, min=0, max=300, step=25, description="GD steps"),
     }
-    out = w.Output()
-    box = w.VBox([w.HBox(list(controls.values())), out])
-    box.renders = 0
-
-    def render(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig = pendulum_figure(controls["control_cost"].value, controls["T"].value, controls["iterations"].value)
-            display(fig)
-            plt.close(fig)
-        box.renders += 1
-
-    for control in controls.values():
-        control.observe(render, names="value")
-    box.controls = controls
-    render()
-    return box
+    return interactive(controls, [["control_cost", "T", "iterations"]], lambda v: pendulum_figure(**v))
 
 
 ESTIMATOR_FUNCTIONS = {
@@ -251,8 +222,6 @@ def estimator_figure(function: str = "x^2", mu: float = 1.0, sigma: float = 1.0,
 def estimator_explorer():
     """Dropdown for f and sliders for mu, sigma and the baseline over :func:`estimator_figure`."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     controls = {
         "function": w.Dropdown(options=list(ESTIMATOR_FUNCTIONS), value="x^2", description="f"),
@@ -260,21 +229,4 @@ def estimator_explorer():
         "sigma": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sigma"),
         "baseline": w.Checkbox(value=False, description="leave-one-out baseline"),
     }
-    out = w.Output()
-    box = w.VBox([w.HBox([controls["function"], controls["baseline"]]), w.HBox([controls["mu"], controls["sigma"]]), out])
-    box.renders = 0
-
-    def render(_change=None) -> None:
-        with out:
-            out.clear_output(wait=True)
-            fig = estimator_figure(controls["function"].value, controls["mu"].value, controls["sigma"].value,
-                                   baseline=controls["baseline"].value)
-            display(fig)
-            plt.close(fig)
-        box.renders += 1
-
-    for control in controls.values():
-        control.observe(render, names="value")
-    box.controls = controls
-    render()
-    return box
+    return interactive(controls, [["function", "baseline"], ["mu", "sigma"]], lambda v: estimator_figure(**v))

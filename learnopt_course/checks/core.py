@@ -110,3 +110,15 @@ def check_function(exercise: Exercise, student: Callable[..., Any]) -> None:
                      "through your result. Hint: avoid .detach(), .item(), .data, numpy and in-place updates")
                 raise CheckFailed(f"Exercise {exercise.id}: the autograd graph is cut (case {number})")
     _say(exercise, True, f"correct on {len(exercise.cases)} cases" + (" (values and gradients)" if exercise.grad_wrt else ""))
+
+
+def checker(exercise: Exercise, doc: str) -> Callable[[Callable[..., Any]], None]:
+    """The public checker for ``exercise``: ``lo.checks.lessonNN.<name>(student_fn)``, named after the function the
+    student writes, with ``doc`` as its docstring."""
+
+    def check(student_fn: Callable[..., Any]) -> None:
+        check_function(exercise, student_fn)
+
+    check.__name__ = check.__qualname__ = exercise.name
+    check.__doc__ = f"Check Exercise {exercise.id} (``{exercise.name}``): {doc}"
+    return check

@@ -14,7 +14,7 @@ import torch
 
 from .. import optim, theory
 from ..tasks.landscapes import Quadratic, Rosenbrock
-from .core import Exercise, check_function
+from .core import Exercise, checker
 
 
 def _tensor_case(seed: int, n: int = 5) -> Callable[[], dict]:
@@ -113,16 +113,6 @@ NESTEROV = Exercise(
 )
 
 
-def heavy_ball_step(student_fn: Callable) -> None:
-    """Check Exercise 1.1 (heavy-ball step): values on 4 seeded cases and gradients through every input."""
-    check_function(HEAVY_BALL, student_fn)
-
-
-def polyak_parameters(student_fn: Callable) -> None:
-    """Check Exercise 1.2 (Polyak's optimal step and momentum) on 4 spectra, including kappa = 1."""
-    check_function(POLYAK, student_fn)
-
-
-def nesterov_step(student_fn: Callable) -> None:
-    """Check Exercise 1.3 (Nesterov's look-ahead step) on a quadratic and on Rosenbrock, values and gradients."""
-    check_function(NESTEROV, student_fn)
+heavy_ball_step = checker(HEAVY_BALL, 'values on 4 seeded cases and gradients through every input.')
+polyak_parameters = checker(POLYAK, "Polyak's optimal step and momentum on 4 spectra, including kappa = 1.")
+nesterov_step = checker(NESTEROV, 'the look-ahead step on a quadratic and on Rosenbrock, values and gradients.')

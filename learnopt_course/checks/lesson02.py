@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from .. import unroll
-from .core import Exercise, check_function
+from .core import Exercise, checker
 
 
 def _quadratic(A, w):
@@ -137,16 +137,6 @@ ES = Exercise(
 )
 
 
-def unrolled_final_loss(student_fn: Callable) -> None:
-    """Check Exercise 2.1: values for 1 to 12 steps and the derivative with respect to lr."""
-    check_function(FINAL_LOSS, student_fn)
-
-
-def lr_sensitivity(student_fn: Callable) -> None:
-    """Check Exercise 2.2: the forward sensitivity dw_T/dlr on 4 quadratics."""
-    check_function(SENSITIVITY, student_fn)
-
-
-def es_gradient(student_fn: Callable) -> None:
-    """Check Exercise 2.3: the antithetic ES estimate for given noise on 4 smooth test functions."""
-    check_function(ES, student_fn)
+unrolled_final_loss = checker(FINAL_LOSS, 'values for 1 to 12 steps and the derivative with respect to lr.')
+lr_sensitivity = checker(SENSITIVITY, 'the forward sensitivity dw_T/dlr on 4 quadratics.')
+es_gradient = checker(ES, 'the antithetic ES estimate for given noise on 4 smooth test functions.')

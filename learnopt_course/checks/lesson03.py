@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from .. import adjoint
-from .core import Exercise, check_function
+from .core import Exercise, checker
 
 
 def _mats(seed: int, D: int = 3, M: int = 2, T: int = 5) -> dict:
@@ -120,16 +120,6 @@ RK4 = Exercise(
 )
 
 
-def costate_step(student_fn: Callable) -> None:
-    """Check Exercise 3.1 on 4 random (lambda, f_x, c_x), values and gradients."""
-    check_function(COSTATE, student_fn)
-
-
-def adjoint_sweep(student_fn: Callable) -> None:
-    """Check Exercise 3.2 on 4 random linearised trajectories of 3 to 6 steps."""
-    check_function(SWEEP, student_fn)
-
-
-def rk4_step(student_fn: Callable) -> None:
-    """Check Exercise 3.3 on 4 nonlinear vector fields and step sizes."""
-    check_function(RK4, student_fn)
+costate_step = checker(COSTATE, '4 random (lambda, f_x, c_x), values and gradients.')
+adjoint_sweep = checker(SWEEP, '4 random linearised trajectories of 3 to 6 steps.')
+rk4_step = checker(RK4, '4 nonlinear vector fields and step sizes.')

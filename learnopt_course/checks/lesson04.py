@@ -12,7 +12,7 @@ from collections.abc import Callable
 import torch
 
 from .. import estimators
-from .core import Exercise, check_function
+from .core import Exercise, checker
 
 FUNCTIONS = (
     lambda x: x**2,
@@ -108,16 +108,6 @@ BASELINE = Exercise(
 )
 
 
-def score_function_estimate(student_fn: Callable) -> None:
-    """Check Exercise 4.1 on 4 functions, means and widths, 50 samples each."""
-    check_function(SCORE, student_fn)
-
-
-def pathwise_estimate(student_fn: Callable) -> None:
-    """Check Exercise 4.2 on 4 differentiable functions, both columns."""
-    check_function(PATHWISE, student_fn)
-
-
-def leave_one_out_baseline(student_fn: Callable) -> None:
-    """Check Exercise 4.3 on 4 sample sizes, values and gradients."""
-    check_function(BASELINE, student_fn)
+score_function_estimate = checker(SCORE, '4 functions, means and widths, 50 samples each.')
+pathwise_estimate = checker(PATHWISE, '4 differentiable functions, both columns.')
+leave_one_out_baseline = checker(BASELINE, '4 sample sizes, values and gradients.')
