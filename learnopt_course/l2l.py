@@ -1,0 +1,345 @@
+"""Learning to learn by gradient descent by gradient descent (Andrychowicz et al. 2016), as reimplemented and
+dissected by Schröter (2022): a coordinatewise two-layer LSTM optimizer, its meta-training by truncated BPTT, a
+``torch.optim`` wrapper and verified checkpoints.
+
+The update is ``theta_{t+1} = theta_t + alpha * g_t`` with ``[g_t, h_{t+1}] = m(rho(grad_t), h_t; phi)`` (Schröter 2022,
+eqs. 3.3, 3.7): one small LSTM, shared by every coordinate, each coordinate with its own state. The meta-loss is
+``sum_t w_t f(theta_t)`` over truncated slices of ``T`` steps (eq. 3.5), meta-optimised by Adam; gradients of the
+optimizee are treated as constants by default (``d grad_t / d phi := 0``, eq. 3.8).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+PREPROCESSING = ("none", "log_sign", "thesis")
+HEADS = ("sum", "linear")
+State = list[tuple[Tensor, Tensor]]
+
+
+def preprocess_log_sign(grad: Tensor, p: float = 10.0) -> Tensor:
+    """Andrychowicz et al. (2016), Appendix A: two channels ``(log|g|/p, sgn g)`` if ``|g| >= e^-p``, else
+    ``(-1, e^p g)``. Injective and sign-preserving; returns ``[N, 2]``."""
+    big = grad.abs() >= math.exp(-p)
+    safe = torch.where(big, grad.abs(), torch.ones_like(grad))  # keep log away from 0 in the unused branch
+    first = torch.where(big, torch.log(safe) / p, -torch.ones_like(grad))
+    second = torch.where(big, torch.sign(grad), math.exp(p) * grad)
+    return torch.stack([first, second], dim=-1)
+
+
+def preprocess_thesis(grad: Tensor, p: float = 10.0) -> Tensor:
+    """Schröter (2022), eq. 5.2: the one-channel ``rho(g) = (ln|g| / p) sgn g`` if ``|g| >= e^-p``, else ``-e^p g``,
+    i.e. the product of the two channels above. Not injective: ``rho(2) = rho(-0.5)``. Returns ``[N, 1]``."""
+    return preprocess_log_sign(grad, p).prod(dim=-1, keepdim=True)
+
+
+@dataclass(frozen=True)
+class LSTMConfig:
+    """The architecture, saved with every checkpoint."""
+
+    preprocessing: str = "log_sign"
+    hidden: int = 20
+    layers: int = 2
+    output_scale: float = 0.01
+    head: str = "sum"
+    p: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.preprocessing not in PREPROCESSING:
+            raise ValueError(f"preprocessing must be one of {PREPROCESSING}; got {self.preprocessing!r}")
+        if self.head not in HEADS:
+            raise ValueError(f"head must be one of {HEADS}; got {self.head!r}")
+        if self.hidden < 1 or self.layers < 1:
+            raise ValueError(f"hidden and layers must be positive; got hidden={self.hidden}, layers={self.layers}")
+
+
+class CoordinateLSTM(nn.Module):
+    """The coordinatewise LSTM optimizer ``m``: a ``[N]`` gradient and per-coordinate states in, a ``[N]`` update out.
+
+    Head ``sum``: the update is ``alpha * sum_j h_j`` of the last layer (Schröter 2022, sec. 3.3), so
+    ``|update| < hidden * alpha``; head ``linear``: a bias-free linear read-out (a bias would dominate, footnote 4).
+    """
+
+    def __init__(self, config: LSTMConfig | None = None, **overrides: object) -> None:
+        super().__init__()
+        self.config = config or LSTMConfig(**overrides)  # type: ignore[arg-type]
+        c = self.config
+        inputs = {"none": 1, "log_sign": 2, "thesis": 1}[c.preprocessing]
+        self.cells = nn.ModuleList([nn.LSTMCell(inputs if i == 0 else c.hidden, c.hidden) for i in range(c.layers)])
+        self.readout = nn.Linear(c.hidden, 1, bias=False) if c.head == "linear" else None
+
+    def init_state(self, n: int, dtype: torch.dtype = torch.float32) -> State:
+        """Zero (h, c) for ``n`` coordinates in every layer."""
+        zeros = lambda: torch.zeros(n, self.config.hidden, dtype=dtype)  # noqa: E731
+        return [(zeros(), zeros()) for _ in self.cells]
+
+    def features(self, grad: Tensor) -> Tensor:
+        c = self.config
+        if c.preprocessing == "log_sign":
+            return preprocess_log_sign(grad, c.p)
+        if c.preprocessing == "thesis":
+            return preprocess_thesis(grad, c.p)
+        return grad.unsqueeze(-1)
+
+    def forward(self, grad: Tensor, state: State) -> tuple[Tensor, State]:
+        if grad.dim() != 1:
+            raise ValueError(f"grad must be a flat [N] tensor (one entry per coordinate); got shape {tuple(grad.shape)}")
+        x = self.features(grad).to(self.cells[0].weight_ih.dtype)
+        new_state = []
+        for cell, (h, c) in zip(self.cells, state):
+            h, c = cell(x, (h, c))
+            new_state.append((h, c))
+            x = h
+        out = x.sum(-1) if self.readout is None else self.readout(x).squeeze(-1)
+        return self.config.output_scale * out, new_state
+
+
+def detach_state(state: State) -> State:
+    return [(h.detach(), c.detach()) for h, c in state]
+
+
+# --- Problems: a flat parameter vector and a loss per step ------------------------------------------------------
+
+
+@dataclass
+class Problem:
+    """What the learned optimizer trains: a flat ``theta0`` ``[N]`` and ``loss(theta, t)`` (``t`` picks a minibatch)."""
+
+    theta0: Tensor
+    loss: Callable[[Tensor, int], Tensor]
+
+
+def flatten(params: dict[str, Tensor]) -> tuple[Tensor, list[tuple[str, torch.Size]]]:
+    spec = [(k, v.shape) for k, v in params.items()]
+    return torch.cat([v.reshape(-1) for v in params.values()]), spec
+
+
+def unflatten(vector: Tensor, spec: list[tuple[str, torch.Size]]) -> dict[str, Tensor]:
+    out, offset = {}, 0
+    for name, shape in spec:
+        n = math.prod(shape)
+        out[name] = vector[offset : offset + n].view(shape)
+        offset += n
+    return out
+
+
+def quadratic_problem(generator: torch.Generator, batch: int = 128, dim: int = 10) -> Problem:
+    """A batch of random quadratics ``||W theta - y||^2`` (Andrychowicz et al. 2016, sec. 3.1); loss = their mean."""
+    from .tasks.quadratic import QuadraticBatch
+
+    q = QuadraticBatch.sample(batch, dim, generator)
+    theta0 = q.init(generator).reshape(-1)
+    return Problem(theta0, lambda theta, t: q.loss(theta.view(batch, dim)).mean())
+
+
+def classification_problem(task, generator: torch.Generator, steps: int) -> Problem:
+    """A fresh initialisation of ``task`` (a :class:`~learnopt_course.tasks.ClassificationTask`) with ``steps + 1``
+    minibatches drawn in advance, so the run is reproducible and ``loss(theta, t)`` uses minibatch ``t``."""
+    params = task.init_params(generator)
+    theta0, spec = flatten(params)
+    batches = [task.sample_batch(generator) for _ in range(steps + 1)]
+    return Problem(theta0, lambda theta, t: task.loss(unflatten(theta, spec), *batches[t]))
+
+
+# --- Meta-training --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MetaTrainConfig:
+    steps: int = 100  # optimizee steps per run ("super epoch")
+    unroll: int = 20  # truncation length T
+    meta_lr: float = 1e-3
+    runs: int = 100  # super epochs
+    second_order: bool = False
+    normalize: str = "none"  # "none", "per_tensor" (Schröter 2022, sec. 5.3.2) or "global"
+    weights: str = "constant"  # w_t = 1, or "linear": w_t = t + 1 within a slice (eq. 5.12)
+
+    def __post_init__(self) -> None:
+        if self.normalize not in ("none", "per_tensor", "global"):
+            raise ValueError(f"normalize must be 'none', 'per_tensor' or 'global'; got {self.normalize!r}")
+        if self.weights not in ("constant", "linear"):
+            raise ValueError(f"weights must be 'constant' or 'linear'; got {self.weights!r}")
+        if not 1 <= self.unroll <= self.steps:
+            raise ValueError(f"unroll must be between 1 and steps={self.steps}; got {self.unroll}")
+
+
+def _inner_gradient(loss: Tensor, theta: Tensor, second_order: bool) -> Tensor:
+    (g,) = torch.autograd.grad(loss, theta, retain_graph=True, create_graph=second_order)
+    return g if second_order else g.detach()
+
+
+def unroll_slice(net: CoordinateLSTM, problem: Problem, theta: Tensor, state: State, start: int, length: int,
+                 second_order: bool = False, weights: str = "constant") -> tuple[Tensor, Tensor, State]:
+    """One truncated slice: ``length`` learned-optimizer steps from ``theta`` (a detached leaf) at step ``start``.
+
+    Returns the slice's meta-loss ``sum_k w_k f(theta_{start+k})`` for ``k = 1..length`` (each depends on phi),
+    the final theta and state (still on the graph; detach them before the next slice)."""
+    theta = theta.requires_grad_(True) if not theta.requires_grad else theta
+    meta_loss = torch.zeros((), dtype=theta.dtype)
+    value = problem.loss(theta, start)
+    for k in range(length):
+        g = _inner_gradient(value, theta, second_order)
+        update, state = net(g, state)
+        theta = theta + update
+        value = problem.loss(theta, start + k + 1)
+        meta_loss = meta_loss + (k + 1 if weights == "linear" else 1) * value
+    return meta_loss, theta, state
+
+
+def _normalize_(net: nn.Module, how: str) -> None:
+    grads = [p.grad for p in net.parameters() if p.grad is not None]
+    if how == "per_tensor":
+        for g in grads:
+            g.div_(g.norm().clamp_min(1e-30))
+    elif how == "global":
+        total = torch.sqrt(sum((g**2).sum() for g in grads)).clamp_min(1e-30)
+        for g in grads:
+            g.div_(total)
+
+
+def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Problem], config: MetaTrainConfig,
+               generator: torch.Generator, callback: Callable[[int, float], None] | None = None) -> list[float]:
+    """Meta-train ``net`` with Adam on ``config.runs`` fresh problems, truncated BPTT every ``config.unroll`` steps
+    (values carry over between slices, the graph does not). Returns the mean meta-loss per step of each run."""
+    from .progress import progress
+
+    meta_opt = torch.optim.Adam(net.parameters(), lr=config.meta_lr)
+    history = []
+    for run in progress(range(config.runs), desc="meta-training"):
+        problem = make_problem(generator)
+        theta, state = problem.theta0.detach(), net.init_state(problem.theta0.numel())
+        total = 0.0
+        for start in range(0, config.steps, config.unroll):
+            length = min(config.unroll, config.steps - start)
+            meta_loss, theta, state = unroll_slice(net, problem, theta, state, start, length, config.second_order,
+                                                   config.weights)
+            meta_opt.zero_grad()
+            meta_loss.backward()
+            _normalize_(net, config.normalize)
+            meta_opt.step()
+            theta, state = theta.detach(), detach_state(state)
+            total += float(meta_loss.detach()) / length
+        history.append(total / math.ceil(config.steps / config.unroll))
+        if callback is not None:
+            callback(run, history[-1])
+    return history
+
+
+def run_learned(net: CoordinateLSTM, problem: Problem, steps: int) -> Tensor:
+    """Optimise ``problem`` for ``steps`` steps with the learned optimizer (no meta-gradients, O(1) memory);
+    returns the losses ``f(theta_0), ..., f(theta_steps)``."""
+    theta, state = problem.theta0.detach(), net.init_state(problem.theta0.numel())
+    losses = []
+    for t in range(steps + 1):
+        with torch.enable_grad():
+            leaf = theta.detach().requires_grad_(True)
+            value = problem.loss(leaf, t)
+            (g,) = torch.autograd.grad(value, leaf)
+        losses.append(value.detach())
+        if t == steps:
+            break
+        with torch.no_grad():
+            update, state = net(g, state)
+            theta = theta + update
+    return torch.stack(losses)
+
+
+class LearnedOptimizer(torch.optim.Optimizer):
+    """A trained :class:`CoordinateLSTM` as a ``torch.optim.Optimizer``: ``loss.backward(); opt.step()``.
+
+    Each parameter tensor keeps its own per-coordinate LSTM state; the network's weights are frozen."""
+
+    def __init__(self, params, net: CoordinateLSTM) -> None:
+        super().__init__(params, {})
+        self.net = net.eval().requires_grad_(False)
+
+    @torch.no_grad()
+    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "lstm" not in state:
+                    state["lstm"] = self.net.init_state(p.numel(), dtype=self.net.cells[0].weight_ih.dtype)
+                update, state["lstm"] = self.net(p.grad.reshape(-1).to(self.net.cells[0].weight_ih.dtype), state["lstm"])
+                p.add_(update.view_as(p).to(p.dtype))
+        return loss
+
+
+# --- Checkpoints ------------------------------------------------------------------------------------------------
+
+CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+def save_checkpoint(net: CoordinateLSTM, path: str | os.PathLike, info: dict | None = None) -> str:
+    """Write ``net`` (config + weights + ``info``) to ``path`` atomically (temporary file, then rename); returns
+    the file's sha256."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"config": asdict(net.config), "state_dict": net.state_dict(), "info": info or {}}
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(payload, tmp)
+        Path(tmp).replace(path)
+    finally:
+        if Path(tmp).exists():
+            Path(tmp).unlink()
+    return sha256(path)
+
+
+def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None) -> tuple[CoordinateLSTM, dict]:
+    """Load a checkpoint; with ``expected_sha256`` a mismatching file is refused (never silently used)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; create it with `learnopt reproduce`")
+    if expected_sha256 is not None:
+        actual = sha256(path)
+        if actual != expected_sha256:
+            raise ValueError(f"checkpoint {path} has sha256 {actual}, expected {expected_sha256}: it was changed or "
+                             "truncated; re-create it with `learnopt reproduce`")
+    payload = torch.load(path, weights_only=True)
+    net = CoordinateLSTM(LSTMConfig(**payload["config"]))
+    net.load_state_dict(payload["state_dict"])
+    return net, payload["info"]
+
+
+def shipped(name: str) -> tuple[CoordinateLSTM, dict]:
+    """Load a checkpoint shipped with the package (``learnopt_course/checkpoints``), verified against its manifest."""
+    manifest = json.loads((CHECKPOINT_DIR / "manifest.json").read_text())
+    if name not in manifest:
+        raise KeyError(f"no shipped checkpoint {name!r}; available: {sorted(manifest)}")
+    entry = manifest[name]
+    return load_checkpoint(CHECKPOINT_DIR / entry["file"], entry["sha256"])
+
+
+@dataclass
+class Recipe:
+    """How a shipped checkpoint is made: the problem family, the architecture and the meta-training settings."""
+
+    name: str
+    problem: str  # "quadratic" or "mnist"
+    lstm: LSTMConfig
+    train: MetaTrainConfig
+    seed: int = 0
+    quick_runs: int = 3
+    extra: dict = field(default_factory=dict)
