@@ -300,6 +300,7 @@ def save_checkpoint(net: CoordinateLSTM, path: str | os.PathLike, info: dict | N
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared
         Path(tmp).replace(path)
     finally:
         if Path(tmp).exists():
@@ -343,3 +344,29 @@ class Recipe:
     seed: int = 0
     quick_runs: int = 3
     extra: dict = field(default_factory=dict)
+
+
+# --- Honest comparison with tuned hand-designed optimizers -------------------------------------------------------
+
+
+def final_loss(problem: Problem, steps: int, optimizer: str, lr: float, momentum: float | None = None) -> float:
+    """Loss after ``steps`` steps of a functional hand-designed optimizer on ``problem`` (inf if it diverged)."""
+    from . import optim
+
+    hp = {"lr": lr} | ({"momentum": momentum} if momentum is not None else {})
+    theta, state = problem.theta0.detach(), optim.get(optimizer).init(problem.theta0)
+    for t in range(steps):
+        leaf = theta.requires_grad_(True)
+        (g,) = torch.autograd.grad(problem.loss(leaf, t), leaf)
+        theta, state = optim.get(optimizer).step(leaf.detach(), g, state, hp)
+    with torch.no_grad():
+        value = float(problem.loss(theta, steps))
+    return value if math.isfinite(value) else math.inf
+
+
+def tune_baseline(sample: Callable[[torch.Generator], Problem], steps: int, optimizer: str, grid: list[float],
+                  tuning_seed: int, momentum: float | None = None) -> float:
+    """The learning rate from ``grid`` with the lowest final loss on one tuning problem drawn with ``tuning_seed``."""
+    scores = {lr: final_loss(sample(torch.Generator().manual_seed(tuning_seed)), steps, optimizer, lr, momentum)
+              for lr in grid}
+    return min(scores, key=scores.get)

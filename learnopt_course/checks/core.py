@@ -35,6 +35,7 @@ class Exercise:
     rtol: float = 1e-6
     mistakes: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # hint -> known-wrong function
     hint: str = "compare your formula with the equation in the text above"
+    requires_graph: bool = False  # the result must carry autograd history (e.g. back to an optimizer's weights)
 
 
 def _flatten(value: Any) -> list[Tensor]:
@@ -44,6 +45,8 @@ def _flatten(value: Any) -> list[Tensor]:
         return [torch.tensor(float(value), dtype=torch.float64)]
     if isinstance(value, (tuple, list)):
         return [t for v in value for t in _flatten(v)]
+    if isinstance(value, Mapping):
+        return [t for k in sorted(value) for t in _flatten(value[k])]
     raise TypeError(f"expected a tensor, a number or a tuple of them; got {type(value).__name__}")
 
 
@@ -62,16 +65,23 @@ def _close(a: Any, b: Any, atol: float, rtol: float) -> bool:
     return True
 
 
+def _leaf_copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _leaf_copy(v) for k, v in value.items()}
+    return value.detach().clone().requires_grad_(True)
+
+
 def _gradients(fn: Callable[..., Any], case: dict[str, Any], wrt: tuple[str, ...]) -> list[Tensor]:
-    """Gradients of the sum of ``fn``'s outputs with respect to the inputs named in ``wrt``; an output that does not
-    depend on them (no autograd history) has zero gradients, which is right only where the reference's are zero."""
-    inputs = {k: (v.detach().clone().requires_grad_(True) if k in wrt else v) for k, v in case.items()}
+    """Gradients of the sum of ``fn``'s outputs with respect to the inputs named in ``wrt`` (tensors, or dicts of
+    tensors); an output that does not depend on them has zero gradients, right only where the reference's are."""
+    inputs = {k: (_leaf_copy(v) if k in wrt else v) for k, v in case.items()}
+    leaves = [t for k in wrt for t in _flatten(inputs[k])]
     out = _flatten(fn(**inputs))
     total = sum(o.sum() for o in out if o.requires_grad)
     if not isinstance(total, Tensor):
-        return [torch.zeros_like(inputs[k]) for k in wrt]
-    grads = torch.autograd.grad(total, [inputs[k] for k in wrt], allow_unused=True)
-    return [g if g is not None else torch.zeros_like(inputs[k]) for g, k in zip(grads, wrt)]
+        return [torch.zeros_like(t) for t in leaves]
+    grads = torch.autograd.grad(total, leaves, allow_unused=True)
+    return [g if g is not None else torch.zeros_like(t) for g, t in zip(grads, leaves)]
 
 
 def _say(exercise: Exercise, ok: bool, message: str) -> None:
@@ -101,6 +111,10 @@ def check_function(exercise: Exercise, student: Callable[..., Any]) -> None:
                     break
             _say(exercise, False, f"wrong value on case {number}. Hint: {hint}")
             raise CheckFailed(f"Exercise {exercise.id}: wrong value on case {number}; expected {want}, got {got}")
+        if exercise.requires_graph and not any(t.requires_grad for t in _flatten(got)):
+            _say(exercise, False, "the value is right but it carries no autograd history, so nothing can be learned "
+                 "from it. Hint: no in-place updates, .detach() or .item() on the path to the result")
+            raise CheckFailed(f"Exercise {exercise.id}: the result has no autograd graph (case {number})")
         if exercise.grad_wrt:
             theirs = _gradients(student, make_case(), exercise.grad_wrt)
             ours = _gradients(exercise.reference, make_case(), exercise.grad_wrt)

@@ -1,4 +1,4 @@
-"""The ``learnopt`` command: ``student``, ``nbclean``, ``lint``, ``grade``, ``refresh`` and ``data``."""
+"""The ``learnopt`` command: ``student``, ``nbclean``, ``lint``, ``grade``, ``refresh``, ``data`` and ``reproduce``."""
 
 from __future__ import annotations
 
@@ -95,6 +95,19 @@ def _data(args: argparse.Namespace) -> int:
     return 0
 
 
+def _reproduce(args: argparse.Namespace) -> int:
+    from ..reproduce import RECIPES, reproduce
+
+    if args.name not in RECIPES:
+        print(f"learnopt reproduce: no recipe {args.name!r}; available: {', '.join(sorted(RECIPES))}", file=sys.stderr)
+        return 2
+    report = reproduce(args.name, out=args.out, quick=args.quick)
+    print(f"{args.name}: {report['runs']} meta-training runs in {report['seconds']} s; meta-loss "
+          f"{report['meta_loss_first']:.4g} -> {report['meta_loss_last']:.4g}")
+    print(f"wrote {report['path']} (sha256 {report['sha256']})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnopt", description="Tools for the learnopt course notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +137,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--root", default=None, help="data root (default: $LEARNOPT_DATA, else ~/.cache/learnopt_course)")
     p.add_argument("--offline", action="store_true", help="only verify what is there; never download")
     p.set_defaults(func=_data)
+
+    p = sub.add_parser("reproduce", help="re-create a shipped checkpoint (a learned optimizer) from its recipe")
+    p.add_argument("name", help="recipe name, e.g. l2l-quadratic or l2l-mnist")
+    p.add_argument("--out", default=None, help="write here instead of the package's checkpoints folder")
+    p.add_argument("--quick", action="store_true", help="a few meta-iterations only (to test the command)")
+    p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("refresh", help="re-execute solution notebooks and keep only golden outputs")
     p.add_argument("notebooks", nargs="+")

@@ -1,0 +1,54 @@
+"""Shipped learned optimizers: every checkpoint loads with its recorded sha256 and optimises; the reproduction
+command runs (briefly) and its meta-loss falls."""
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+from learnopt_course import l2l
+from learnopt_course.reproduce import RECIPES, problem_factory, reproduce
+from learnopt_course.tools import cli
+
+MANIFEST = json.loads((l2l.CHECKPOINT_DIR / "manifest.json").read_text())
+
+
+def test_every_recipe_has_a_shipped_checkpoint_under_1_mb():
+    assert set(MANIFEST) == set(RECIPES)
+    for name, entry in MANIFEST.items():
+        path = l2l.CHECKPOINT_DIR / entry["file"]
+        assert path.stat().st_size < 1_000_000
+        assert l2l.sha256(path) == entry["sha256"], f"{name}: file and manifest disagree"
+        assert entry["command"] == f"learnopt reproduce {name}"
+
+
+@pytest.mark.parametrize("name", sorted(RECIPES))
+def test_shipped_checkpoint_optimises_a_held_out_problem(name):
+    if RECIPES[name].problem == "mnist" and not os.environ.get("LEARNOPT_DATA"):
+        pytest.skip("needs LEARNOPT_DATA (CI sets it)")
+    net, info = l2l.shipped(name)
+    assert net.config == RECIPES[name].lstm and info["recipe"] == name
+    problem = problem_factory(RECIPES[name])(torch.Generator().manual_seed(999))
+    losses = l2l.run_learned(net, problem, RECIPES[name].train.steps)
+    assert torch.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+
+
+def test_quick_reproduction_runs_and_the_meta_loss_falls(tmp_path, capsys):
+    out = tmp_path / "quad.pt"
+    assert cli.main(["reproduce", "l2l-quadratic", "--quick", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "meta-loss" in printed and out.is_file()
+    first, last = (float(v) for v in printed.split("meta-loss ")[1].split("\n")[0].split(" -> "))
+    assert last < first
+    net, info = l2l.load_checkpoint(out, l2l.sha256(out))
+    assert info["runs"] == RECIPES["l2l-quadratic"].quick_runs
+    assert cli.main(["reproduce", "nonexistent"]) == 2
+
+
+def test_unknown_recipe_is_named():
+    with pytest.raises(KeyError, match="no recipe 'x'"):
+        reproduce("x")
+    with pytest.raises(KeyError, match="no shipped checkpoint"):
+        l2l.shipped("x")
