@@ -11,6 +11,7 @@ os.environ["MKL_NUM_THREADS"] = "1"
 os.environ["PYTHONHASHSEED"] = "0"
 os.environ.setdefault("LEARNOPT_SCALE", "ci")
 os.environ.setdefault("LEARNOPT_QUIET", "1")
+os.environ["LEARNOPT_STATIC_WIDGETS"] = "1"  # kernels draw explorers as static figures (nbclient output-widget hangs)
 
 import matplotlib  # noqa: E402
 

@@ -235,9 +235,9 @@ def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Pr
     return history
 
 
-def run_learned(net: CoordinateLSTM, problem: Problem, steps: int) -> Tensor:
+def run_learned(net: CoordinateLSTM, problem: Problem, steps: int, return_theta: bool = False):
     """Optimise ``problem`` for ``steps`` steps with the learned optimizer (no meta-gradients, O(1) memory);
-    returns the losses ``f(theta_0), ..., f(theta_steps)``."""
+    returns the losses ``f(theta_0), ..., f(theta_steps)`` (and the final theta with ``return_theta``)."""
     theta, state = problem.theta0.detach(), net.init_state(problem.theta0.numel())
     losses = []
     for t in range(steps + 1):
@@ -251,7 +251,19 @@ def run_learned(net: CoordinateLSTM, problem: Problem, steps: int) -> Tensor:
         with torch.no_grad():
             update, state = net(g, state)
             theta = theta + update
-    return torch.stack(losses)
+    return (torch.stack(losses), theta) if return_theta else torch.stack(losses)
+
+
+def response_to_constant_gradient(net: CoordinateLSTM, gradients: Tensor, steps: int) -> Tensor:
+    """The updates ``[steps, len(gradients)]`` the optimizer applies when each coordinate sees the same gradient
+    every step: a picture of the learned rule (growing steps = momentum; flat in the gradient's size = sign-like)."""
+    state = net.init_state(gradients.numel())
+    rows = []
+    with torch.no_grad():
+        for _ in range(steps):
+            update, state = net(gradients, state)
+            rows.append(update)
+    return torch.stack(rows)
 
 
 class LearnedOptimizer(torch.optim.Optimizer):

@@ -29,6 +29,15 @@ RECIPES: dict[str, l2l.Recipe] = {
         extra={"batch": 128, "dim": 10},
     ),
     # The MNIST MLP 784-20-10 (sigmoid), 100 steps of minibatch 128, as in Andrychowicz et al. (2016) sec. 3.2.
+    # The same without preprocessing, for the lesson's ablation (Schröter 2022, sec. 5.3.1: the loss sticks near ln 10).
+    "l2l-mnist-raw": l2l.Recipe(
+        name="l2l-mnist-raw",
+        problem="mnist",
+        lstm=l2l.LSTMConfig(preprocessing="none", output_scale=0.1, head="sum"),
+        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=3e-3, runs=50),
+        quick_runs=2,
+        extra={"family": "mnist-mlp-20-sigmoid", "n_train": 50000, "n_val": 10000},
+    ),
     "l2l-mnist": l2l.Recipe(
         name="l2l-mnist",
         problem="mnist",

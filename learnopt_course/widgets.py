@@ -7,6 +7,7 @@ wires ipywidgets controls to it.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable
 
 import torch
@@ -17,6 +18,11 @@ from .tasks.landscapes import LANDSCAPES, Landscape, NoisyGradient, make_landsca
 MOMENTUM_NAME = {"heavy_ball": "momentum", "nesterov": "momentum", "adam": "beta1", "rmsprop": "alpha"}
 
 
+def static_widgets() -> bool:
+    """True when notebooks run headless (``LEARNOPT_STATIC_WIDGETS`` set): explorers then draw one static figure."""
+    return os.environ.get("LEARNOPT_STATIC_WIDGETS", "").strip().lower() not in {"", "0", "false", "no"}
+
+
 def interactive(controls: dict, rows: list[list[str]], figure: Callable[[dict], object]):
     """The one mechanism behind every explorer: lay ``controls`` out in ``rows`` (lists of names), and redraw
     ``figure(values)`` into an output area whenever a control changes. Returns the VBox, with ``.controls`` and a
@@ -25,6 +31,12 @@ def interactive(controls: dict, rows: list[list[str]], figure: Callable[[dict], 
     import matplotlib.pyplot as plt
     from IPython.display import display
 
+    if static_widgets():
+        # headless execution (tests, grading): draw the default view once, without an Output widget capturing it;
+        # nbclient can hang forever on output-widget messages (jupyter/nbclient#312)
+        fig = figure({name: control.value for name, control in controls.items()})
+        plotting.show(fig, alt="The explorer's default view (interactive controls appear in JupyterLab).")
+        return None
     out = w.Output()
     box = w.VBox([w.HBox([controls[name] for name in row]) for row in rows] + [out])
     box.renders = 0
@@ -230,3 +242,41 @@ def estimator_explorer():
         "baseline": w.Checkbox(value=False, description="leave-one-out baseline"),
     }
     return interactive(controls, [["function", "baseline"], ["mu", "sigma"]], lambda v: estimator_figure(**v))
+
+
+def learned_rule_figure(name: str = "l2l-quadratic", steps: int = 10, log10_grad: float = -1.0):
+    """The shipped learned optimizer's update for a coordinate that sees the same gradient ``g = 10**log10_grad``
+    (and ``-g``) at every step, against the step, next to gradient descent's ``-lr g`` for reference."""
+    import matplotlib.pyplot as plt
+
+    from .l2l import response_to_constant_gradient, shipped
+
+    net, _ = shipped(name)
+    g = 10.0**log10_grad
+    updates = response_to_constant_gradient(net, torch.tensor([g, -g]), steps)
+    grid = torch.logspace(-6, 2, 200)
+    first = response_to_constant_gradient(net, grid, 1)[0]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    t = torch.arange(1, steps + 1)
+    left.plot(t, updates[:, 0], marker="o", label=f"gradient +{g:.2g}", **plotting.style(0))
+    left.plot(t, updates[:, 1], marker="s", label=f"gradient -{g:.2g}", **plotting.style(1))
+    left.axhline(0, color="grey", linewidth=0.8)
+    left.set(xlabel="step (same gradient every step)", ylabel="update to the coordinate", title="the learned rule over time")
+    left.legend(fontsize="small")
+    right.plot(grid, -first, label="learned: -(first update)", **plotting.style(0))
+    right.set(xscale="log", yscale="symlog", xlabel="gradient g (first step)", ylabel="step size taken (against g)",
+              title="first update as a function of the gradient")
+    right.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def learned_rule_explorer(name: str = "l2l-quadratic"):
+    """Sliders for the gradient's size and the number of steps over :func:`learned_rule_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "log10_grad": w.FloatSlider(value=-1.0, min=-6.0, max=2.0, step=0.25, description="log10 |g|"),
+        "steps": w.IntSlider(value=10, min=1, max=50, step=1, description="steps"),
+    }
+    return interactive(controls, [["log10_grad", "steps"]], lambda v: learned_rule_figure(name, **v))

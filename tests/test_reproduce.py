@@ -2,6 +2,7 @@
 command runs (briefly) and its meta-loss falls."""
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -32,7 +33,11 @@ def test_shipped_checkpoint_optimises_a_held_out_problem(name):
     assert net.config == RECIPES[name].lstm and info["recipe"] == name
     problem = problem_factory(RECIPES[name])(torch.Generator().manual_seed(999))
     losses = l2l.run_learned(net, problem, RECIPES[name].train.steps)
-    assert torch.isfinite(losses).all() and losses[-1] < 0.5 * losses[0]
+    assert torch.isfinite(losses).all()
+    if name == "l2l-mnist-raw":  # the documented negative result: without preprocessing the loss stays near ln 10
+        assert abs(float(losses[-10:].mean()) - math.log(10)) < 0.3
+    else:
+        assert losses[-1] < 0.5 * losses[0]
 
 
 def test_quick_reproduction_runs_and_the_meta_loss_falls(tmp_path, capsys):

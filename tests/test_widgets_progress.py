@@ -9,6 +9,12 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from learnopt_course import progress, widgets  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def live_widgets(monkeypatch):
+    """conftest makes kernels draw static figures; the widget tests here exercise the live widgets."""
+    monkeypatch.delenv("LEARNOPT_STATIC_WIDGETS", raising=False)
 from learnopt_course.tasks import make_landscape  # noqa: E402
 
 
@@ -110,4 +116,26 @@ def test_estimator_figure_legend_reports_measured_variances():
     box = widgets.estimator_explorer()
     box.controls["baseline"].value = True
     assert box.renders == 2
+    plt.close("all")
+
+
+def test_learned_rule_figure_and_explorer():
+    from learnopt_course import l2l
+
+    net, _ = l2l.shipped("l2l-quadratic")
+    updates = l2l.response_to_constant_gradient(net, __import__("torch").tensor([0.1, -0.1]), 5)
+    fig = widgets.learned_rule_figure("l2l-quadratic", steps=5, log10_grad=-1.0)
+    line = fig.axes[0].get_lines()[0]
+    assert np.allclose(line.get_ydata(), updates[:, 0].numpy())
+    plt.close(fig)
+    box = widgets.learned_rule_explorer()
+    box.controls["steps"].value = 3
+    assert box.renders == 2
+    plt.close("all")
+
+
+def test_static_mode_draws_once_without_widgets(monkeypatch):
+    monkeypatch.setenv("LEARNOPT_STATIC_WIDGETS", "1")
+    assert widgets.static_widgets()
+    assert widgets.toy_meta_explorer() is None
     plt.close("all")

@@ -53,8 +53,11 @@ def tagged_id(cell: NotebookNode, pattern: re.Pattern[str]) -> str | None:
 
 def execute(nb: NotebookNode, cwd: str | Path, timeout: int = 600, allow_errors: bool = True) -> NotebookNode:
     """Execute a copy of ``nb`` in a fresh kernel of the current environment, cell by cell, in ``cwd``."""
+    import os
+
     from nbclient import NotebookClient
 
+    os.environ["LEARNOPT_STATIC_WIDGETS"] = "1"  # inherited by the kernel: no output widgets when headless
     copy = nbformat.from_dict(nb)
     client = NotebookClient(
         copy,
