@@ -22,6 +22,8 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+from .optim import PerTensorOptimizer
+
 PREPROCESSING = ("none", "log_sign", "thesis")
 HEADS = ("sum", "linear")
 State = list[tuple[Tensor, Tensor]]
@@ -266,7 +268,7 @@ def response_to_constant_gradient(net: CoordinateLSTM, gradients: Tensor, steps:
     return torch.stack(rows)
 
 
-class LearnedOptimizer(torch.optim.Optimizer):
+class LearnedOptimizer(PerTensorOptimizer):
     """A trained :class:`CoordinateLSTM` as a ``torch.optim.Optimizer``: ``loss.backward(); opt.step()``.
 
     Each parameter tensor keeps its own per-coordinate LSTM state; the network's weights are frozen."""
@@ -275,22 +277,12 @@ class LearnedOptimizer(torch.optim.Optimizer):
         super().__init__(params, {})
         self.net = net.eval().requires_grad_(False)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if "lstm" not in state:
-                    state["lstm"] = self.net.init_state(p.numel(), dtype=self.net.cells[0].weight_ih.dtype)
-                update, state["lstm"] = self.net(p.grad.reshape(-1).to(self.net.cells[0].weight_ih.dtype), state["lstm"])
-                p.add_(update.view_as(p).to(p.dtype))
-        return loss
+    def update(self, p: Tensor, state: dict, group: dict) -> None:
+        dtype = self.net.cells[0].weight_ih.dtype
+        if "lstm" not in state:
+            state["lstm"] = self.net.init_state(p.numel(), dtype=dtype)
+        step, state["lstm"] = self.net(p.grad.reshape(-1).to(dtype), state["lstm"])
+        p.add_(step.view_as(p).to(p.dtype))
 
 
 # --- Checkpoints ------------------------------------------------------------------------------------------------

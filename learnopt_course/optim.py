@@ -25,6 +25,7 @@ like a parameter (per-coordinate values), or a mapping from parameter names to a
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -246,12 +247,13 @@ def _with_grad(tree: Params) -> Params:
     return _like(tree, {k: v.detach().requires_grad_(True) for k, v in _as_dict(tree, "params").items()})
 
 
-class TorchOptimizer(torch.optim.Optimizer):
-    """Run a :class:`FunctionalOptimizer` inside an ordinary ``loss.backward(); opt.step()`` PyTorch loop."""
+class PerTensorOptimizer(torch.optim.Optimizer, ABC):
+    """The one ``torch.optim`` adapter: ``step`` calls :meth:`update` for every parameter that has a gradient, with
+    that parameter's state dict and its group; subclasses say how a tensor is updated (in place, under no_grad)."""
 
-    def __init__(self, params: Any, optimizer: str | FunctionalOptimizer, **hp: float) -> None:
-        self.functional = get(optimizer)
-        super().__init__(params, self.functional.hyperparameters(hp))
+    @abstractmethod
+    def update(self, p: Tensor, state: dict, group: dict) -> None:
+        """Update ``p`` in place from ``p.grad``, keeping what it needs in ``state``."""
 
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
@@ -260,17 +262,26 @@ class TorchOptimizer(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            hp = {k: group[k] for k in self.functional.defaults}
             for p in group["params"]:
-                if p.grad is None:
-                    continue
-                state = self.state[p]
-                if not state:
-                    state.update(self.functional.init(p.detach()))
-                new_p, new_state = self.functional.step(p.detach(), p.grad, state, hp)
-                p.copy_(new_p)
-                state.update(new_state)
+                if p.grad is not None:
+                    self.update(p, self.state[p], group)
         return loss
+
+
+class TorchOptimizer(PerTensorOptimizer):
+    """Run a :class:`FunctionalOptimizer` inside an ordinary ``loss.backward(); opt.step()`` PyTorch loop."""
+
+    def __init__(self, params: Any, optimizer: str | FunctionalOptimizer, **hp: float) -> None:
+        self.functional = get(optimizer)
+        super().__init__(params, self.functional.hyperparameters(hp))
+
+    def update(self, p: Tensor, state: dict, group: dict) -> None:
+        if not state:
+            state.update(self.functional.init(p.detach()))
+        hp = {k: group[k] for k in self.functional.defaults}
+        new_p, new_state = self.functional.step(p.detach(), p.grad, state, hp)
+        p.copy_(new_p)
+        state.update(new_state)
 
 
 # --- Position (two-point) forms, as written in the papers --------------------------------------------------------

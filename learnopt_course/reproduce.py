@@ -17,6 +17,18 @@ import torch
 
 from . import l2l
 
+
+def _mnist_recipe(name: str, preprocessing: str) -> l2l.Recipe:
+    return l2l.Recipe(
+        name=name,
+        problem="mnist",
+        lstm=l2l.LSTMConfig(preprocessing=preprocessing, output_scale=0.1, head="sum"),
+        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=3e-3, runs=50),
+        quick_runs=2,
+        extra={"family": "mnist-mlp-20-sigmoid", "n_train": 50000, "n_val": 10000},
+    )
+
+
 RECIPES: dict[str, l2l.Recipe] = {
     # Andrychowicz et al. (2016) sec. 3.1 setting: 10-d quadratics, 100 steps, unroll 20, a batch of 128 problems;
     # two-channel log/sign preprocessing (Schröter 2022, sec. 5.3.1 shows why not the one-channel form here).
@@ -28,24 +40,10 @@ RECIPES: dict[str, l2l.Recipe] = {
         quick_runs=4,
         extra={"batch": 128, "dim": 10},
     ),
-    # The MNIST MLP 784-20-10 (sigmoid), 100 steps of minibatch 128, as in Andrychowicz et al. (2016) sec. 3.2.
-    # The same without preprocessing, for the lesson's ablation (Schröter 2022, sec. 5.3.1: the loss sticks near ln 10).
-    "l2l-mnist-raw": l2l.Recipe(
-        name="l2l-mnist-raw",
-        problem="mnist",
-        lstm=l2l.LSTMConfig(preprocessing="none", output_scale=0.1, head="sum"),
-        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=3e-3, runs=50),
-        quick_runs=2,
-        extra={"family": "mnist-mlp-20-sigmoid", "n_train": 50000, "n_val": 10000},
-    ),
-    "l2l-mnist": l2l.Recipe(
-        name="l2l-mnist",
-        problem="mnist",
-        lstm=l2l.LSTMConfig(preprocessing="log_sign", output_scale=0.1, head="sum"),
-        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=3e-3, runs=50),
-        quick_runs=2,
-        extra={"family": "mnist-mlp-20-sigmoid", "n_train": 50000, "n_val": 10000},
-    ),
+    # The MNIST MLP 784-20-10 (sigmoid), 100 steps of minibatch 128, as in Andrychowicz et al. (2016) sec. 3.2 ...
+    "l2l-mnist": _mnist_recipe("l2l-mnist", "log_sign"),
+    # ... and the same without preprocessing, for the lesson's ablation (Schröter 2022, sec. 5.3.1).
+    "l2l-mnist-raw": _mnist_recipe("l2l-mnist-raw", "none"),
 }
 
 

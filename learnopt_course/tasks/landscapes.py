@@ -8,6 +8,7 @@ minimizers, so lessons can measure distance to the optimum.
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 
 import torch
@@ -22,22 +23,25 @@ def _check_points(xy: Tensor) -> Tensor:
     return xy
 
 
-class Landscape:
+class Landscape(ABC):
     """Base class: ``loss(xy)``, ``grad(xy)``, ``bounds`` ((xmin, xmax), (ymin, ymax)), ``minima`` [k, 2]."""
 
     name: str = "landscape"
     bounds: tuple[tuple[float, float], tuple[float, float]] = ((-2.0, 2.0), (-2.0, 2.0))
     start: tuple[float, float] = (-1.5, 1.5)
 
-    def loss(self, xy: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def loss(self, xy: Tensor) -> Tensor:
+        """The loss at points ``[..., 2]``."""
 
-    def grad(self, xy: Tensor) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def grad(self, xy: Tensor) -> Tensor:
+        """The analytic gradient at points ``[..., 2]``."""
 
     @property
-    def minima(self) -> Tensor:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def minima(self) -> Tensor:
+        """The known minimizers ``[k, 2]`` (float64)."""
 
     @property
     def min_value(self) -> float:
