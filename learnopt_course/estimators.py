@@ -63,11 +63,6 @@ def leave_one_out_baseline(values: Tensor) -> Tensor:
     return (values.sum(0, keepdim=True) - values) / (n - 1)
 
 
-def variance_of_mean(samples: Tensor) -> Tensor:
-    """Per-sample variance (unbiased), column by column: the variance of one estimate."""
-    return samples.var(dim=0, unbiased=True)
-
-
 # --- Discrete random variables --------------------------------------------------------------------------------
 
 

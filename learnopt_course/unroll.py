@@ -31,26 +31,16 @@ HyperSchedule = Union[Mapping[str, object], Callable[[int], Mapping[str, object]
 META_LOSSES = ("final", "mean")
 
 
-def _detach(tree: optim.Params) -> optim.Params:
-    if isinstance(tree, Tensor):
-        return tree.detach()
-    return {k: v.detach() for k, v in tree.items()}
-
-
 def _inner_grad(inner_loss: InnerLoss, w: optim.Params, t: int, track: bool = True) -> optim.Params:
     """Gradient of ``inner_loss(w, t)`` with respect to ``w``; with ``track`` it stays on the graph (second-order
     terms included), else it is a plain tensor."""
-    tensors = {_SINGLE: w} if isinstance(w, Tensor) else dict(w)
+    tensors = optim._as_dict(w, "params")
     with torch.enable_grad():
         tensors = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in tensors.items()}
-        tree = tensors[_SINGLE] if isinstance(w, Tensor) else tensors
+        tree = optim._like(w, tensors)
         loss = inner_loss(tree, t)
         grads = torch.autograd.grad(loss, list(tensors.values()), create_graph=track)
-    out = dict(zip(tensors, grads))
-    return (out[_SINGLE] if isinstance(w, Tensor) else out), tree
-
-
-_SINGLE = "__tensor__"
+    return optim._like(w, dict(zip(tensors, grads))), tree
 
 
 def _detach_state(state: optim.State) -> optim.State:
@@ -90,7 +80,7 @@ def unrolled_loss(
     for t in range(steps):
         track = truncate is None or t >= steps - truncate
         if truncate is not None and t == steps - truncate:
-            w, state = _detach(w), _detach_state(state)
+            w, state = optim._detached(w), _detach_state(state)
         g, w = _inner_grad(inner_loss, w, t, track)
         if meta == "mean":
             losses.append(inner_loss(w, t) if track else inner_loss(w, t).detach())
@@ -98,7 +88,7 @@ def unrolled_loss(
             w, state = opt.step(w, g, state, schedule(t))
         else:  # before the truncation window nothing is recorded for the backward pass
             with torch.no_grad():
-                w, state = opt.step(_detach(w), g, state, schedule(t))
+                w, state = opt.step(optim._detached(w), g, state, schedule(t))
     if meta == "mean":
         return torch.stack(losses).mean()
     return outer_loss(w) if outer_loss is not None else inner_loss(w, steps)

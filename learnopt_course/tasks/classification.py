@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -117,13 +117,11 @@ class FewShotTask:
     name: str
     model: FunctionalModel
     sampler: EpisodeSampler
-    episodes_seen: int = field(default=0)
 
     def init_params(self, generator: torch.Generator) -> dict[str, Tensor]:
         return self.model.init(generator)
 
     def episode(self) -> Episode:
-        self.episodes_seen += 1
         return self.sampler.sample()
 
     def support_loss(self, params: dict[str, Tensor], episode: Episode) -> Tensor:
