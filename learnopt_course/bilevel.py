@@ -1,0 +1,306 @@
+"""Bilevel hyperparameter problems and the four ways to differentiate them (lesson 10).
+
+A :class:`Bilevel` problem is ``min_lam L_V(w*(lam), lam)`` with ``w*(lam) = argmin_w L_T(w, lam)`` (Lorraine 2023,
+eqs. 3.1-3.2). Its hypergradient is computed by
+
+* ``unroll``: reverse mode through ``steps`` gradient-descent steps (lesson 02's :mod:`~learnopt_course.unroll`);
+* ``truncated``: the same, backpropagating only through the last ``K`` steps (Shaban et al. 2019);
+* ``exact``, ``cg``, ``neumann``: the implicit function theorem at ``w_T`` (:mod:`~learnopt_course.ift`), with the
+  inverse-Hessian-vector product solved exactly, by ``K`` CG steps, or by ``K`` Neumann terms of step ``alpha``.
+
+:func:`optimize` is Lorraine 2023's Alg. 4: warm-started inner steps alternating with hypergradient steps. The
+problems are the lesson's experiments: per-feature L2 logistic regression (the hypertorch example of Grazzi et al.
+2020), per-weight decay on an MNIST MLP (sec. 3.5.2 at small scale), and dataset distillation (sec. 3.5.3).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Union
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import ift, optim, unroll
+
+Tree = Union[Tensor, Mapping[str, Tensor]]
+METHODS = ("unroll", "truncated", "exact", "cg", "neumann")
+
+
+@dataclass
+class Bilevel:
+    """``train_loss(w, lam)`` = L_T, ``val_loss(w, lam)`` = L_V, a starting point ``w0`` and ``lam0``, and the inner
+    gradient-descent step ``lr``: a number, or a function of ``lam`` (a step that stays below ``2 / L`` while the
+    hyperparameters change the curvature ``L``; it is treated as a constant, not differentiated). ``metrics(w)``
+    reports held-out numbers (accuracy) where the problem has them."""
+
+    name: str
+    train_loss: Callable[[optim.Params, Tree], Tensor]
+    val_loss: Callable[[optim.Params, Tree], Tensor]
+    w0: optim.Params
+    lam0: Tree
+    lr: float | Callable[[Tree], float]
+    metrics: Callable[[optim.Params], dict[str, float]] | None = None
+    data: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+
+def step_size(problem: Bilevel, lam: Tree) -> float:
+    """The inner learning rate at ``lam`` (a plain float: never differentiated)."""
+    if callable(problem.lr):
+        with torch.no_grad():
+            return float(problem.lr(lam))
+    return float(problem.lr)
+
+
+def _tree_leaves(tree: Tree) -> list[Tensor]:
+    return [tree] if isinstance(tree, Tensor) else list(tree.values())
+
+
+def _tree_like(tree: Tree, leaves: list[Tensor]) -> Tree:
+    return leaves[0] if isinstance(tree, Tensor) else dict(zip(tree, leaves))
+
+
+def inner_solve(problem: Bilevel, lam: Tree, w: optim.Params | None = None, steps: int = 100,
+                lr: float | None = None) -> optim.Params:
+    """``steps`` steps of gradient descent on ``L_T(., lam)`` from ``w`` (default ``w0``), with no graph kept."""
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
+    lam = _tree_like(lam, [t.detach() for t in _tree_leaves(lam)])
+    w = optim._detached(problem.w0 if w is None else w)
+    opt, hp = optim.get("sgd"), {"lr": step_size(problem, lam) if lr is None else lr}
+    state = opt.init(w)
+    for _ in range(steps):
+        g, _ = unroll._inner_grad(lambda ww, t: problem.train_loss(ww, lam), w, 0, track=False)
+        w, state = opt.step(w, optim._detached(g), state, hp)
+    return w
+
+
+def _unrolled_val(problem: Bilevel, w: optim.Params, steps: int, truncate: int | None) -> Callable[..., Tensor]:
+    def meta(*leaves: Tensor) -> Tensor:
+        lam = _tree_like(problem.lam0, list(leaves))
+        lr = step_size(problem, lam)
+        return unroll.unrolled_loss(lambda ww, t: problem.train_loss(ww, lam), w, "sgd", {"lr": lr}, steps,
+                                    outer_loss=lambda ww: problem.val_loss(ww, lam), truncate=truncate)
+
+    return meta
+
+
+def hypergradient(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, steps: int, K: int = 10,
+                  alpha: float | None = None) -> tuple[Tree, optim.Params | None]:
+    """The hypergradient after ``steps`` inner steps from ``w``, by ``method`` (see :data:`METHODS`).
+
+    IFT methods run the inner steps without a graph and return ``(hypergradient, w_T)``; unrolled methods return
+    ``(hypergradient, None)``. ``alpha`` (Neumann step) defaults to the inner learning rate, which makes K Neumann
+    terms equal to K unrolled steps from the optimum (Lorraine 2023, sec. 3.4.2)."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if not isinstance(K, int) or K < 1:
+        raise ValueError(f"K must be a positive integer; got {K!r}")
+    if method in ("unroll", "truncated"):
+        truncate = min(K, steps) if method == "truncated" else None
+        grads = unroll.hypergradient(_unrolled_val(problem, w, steps, truncate), _tree_leaves(lam))
+        return _tree_like(lam, grads), None
+    w_T = inner_solve(problem, lam, w, steps)
+    g = ift.hypergradient(problem.train_loss, problem.val_loss, w_T, lam, method, iterations=K,
+                          alpha=step_size(problem, lam) if alpha is None else alpha)
+    return g, w_T
+
+
+def cost(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, steps: int, K: int = 10,
+         repeats: int = 3) -> dict[str, float]:
+    """Wall-clock seconds per hypergradient (best of ``repeats``) and the bytes the autograd graph holds when the
+    backward passes start: the whole unroll for ``unroll``, the last K steps for ``truncated``, one gradient graph
+    (for K Hessian products and one mixed product) for the IFT methods."""
+    seconds = math.inf
+    for _ in range(repeats):
+        start = time.perf_counter()
+        hypergradient(problem, lam, w, method, steps=steps, K=K)
+        seconds = min(seconds, time.perf_counter() - start)
+    leaves = [t.detach().requires_grad_(True) for t in _tree_leaves(lam)]
+    if method in ("unroll", "truncated"):
+        truncate = min(K, steps) if method == "truncated" else None
+        _, nbytes = unroll.graph_bytes(lambda: _unrolled_val(problem, w, steps, truncate)(*leaves))
+    else:
+        w_T = inner_solve(problem, lam, w, steps)
+        lam_tree = _tree_like(lam, leaves)
+
+        def gradient_graph() -> Tensor:
+            w_tree, w_leaves = ift._with_grad(w_T)
+            return ift._flat(torch.autograd.grad(problem.train_loss(w_tree, lam_tree), w_leaves, create_graph=True))
+
+        _, nbytes = unroll.graph_bytes(gradient_graph)
+    return {"seconds": seconds, "graph_bytes": float(nbytes)}
+
+
+def relative_error(estimate: Tree, exact: Tree) -> float:
+    a, b = ift._flat(_tree_leaves(estimate)), ift._flat(_tree_leaves(exact))
+    return float((a - b).norm() / b.norm())
+
+
+def cosine(estimate: Tree, exact: Tree) -> float:
+    """Cosine between two hypergradients (always +-1 with one hyperparameter: then it says only the sign)."""
+    a, b = ift._flat(_tree_leaves(estimate)), ift._flat(_tree_leaves(exact))
+    return float(a @ b / (a.norm() * b.norm()))
+
+
+def retrain(problem: Bilevel, lam: Tree, steps: int) -> dict[str, float]:
+    """Train from ``w0`` for ``steps`` steps with the hyperparameters frozen at ``lam`` and report ``metrics``: the
+    honest number for tuned hyperparameters (warm-started weights have seen every intermediate ``lam``)."""
+    if problem.metrics is None:
+        raise ValueError(f"problem {problem.name!r} has no metrics to report")
+    return problem.metrics(inner_solve(problem, lam, None, steps))
+
+
+@dataclass
+class History:
+    val_loss: list[float] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    metrics: list[dict[str, float]] = field(default_factory=list)
+
+
+def optimize(problem: Bilevel, *, outer_steps: int, inner_steps: int, method: str = "neumann", K: int = 10,
+             hyper_lr: float = 0.1, hyper_optimizer: str = "adam", alpha: float | None = None,
+             lam: Tree | None = None, every: int = 0) -> tuple[Tree, optim.Params, History]:
+    """Gradient-based hyperparameter optimisation, Lorraine 2023 Alg. 4: ``inner_steps`` warm-started steps on
+    ``w``, then one step of ``hyper_optimizer`` on ``lam`` along the hypergradient; repeated ``outer_steps`` times.
+    ``every > 0`` records ``metrics(w)`` every that many outer steps."""
+    if not isinstance(outer_steps, int) or outer_steps < 1:
+        raise ValueError(f"outer_steps must be a positive integer; got {outer_steps!r}")
+    lam = _tree_like(problem.lam0, [t.detach().clone() for t in _tree_leaves(problem.lam0 if lam is None else lam)])
+    opt = optim.get(hyper_optimizer)
+    lam_dict = optim._as_dict(lam, "lam")
+    state = opt.init(lam_dict)
+    w = optim._detached(problem.w0)
+    history = History()
+    for step in range(outer_steps):
+        if method in ("unroll", "truncated"):
+            g, _ = hypergradient(problem, lam, w, method, steps=inner_steps, K=K)
+            w = inner_solve(problem, lam, w, inner_steps)
+        else:
+            g, w = hypergradient(problem, lam, w, method, steps=inner_steps, K=K, alpha=alpha)
+        lam_dict, state = opt.step(lam_dict, optim._as_dict(g, "g"), state, {"lr": hyper_lr})
+        lam = _tree_like(lam, list(lam_dict.values()))
+        with torch.no_grad():
+            history.val_loss.append(float(problem.val_loss(w, lam)))
+            history.train_loss.append(float(problem.train_loss(w, lam)))
+        if every and problem.metrics is not None and ((step + 1) % every == 0 or step + 1 == outer_steps):
+            history.metrics.append({"step": step + 1, **problem.metrics(w)})
+    return lam, w, history
+
+
+# --- The lesson's problems ----------------------------------------------------------------------------------
+
+
+def _accuracy(logits: Tensor, y: Tensor) -> float:
+    return float((logits.argmax(-1) == y).float().mean()) if logits.dim() > 1 else float(((logits > 0).float() == y)
+                                                                                         .float().mean())
+
+
+def logistic_l2(n: int = 1000, d: int = 20, seed: int = 0, dtype: torch.dtype = torch.float32) -> Bilevel:
+    """Per-feature L2 logistic regression (the hypertorch example, Grazzi et al. 2020): ``n`` points in ``d``
+    dimensions, labels ``x . w_true + 0.1 noise > 0``, half for training and half for validation, plus ``n`` test
+    points. ``L_T = BCE_train(w) + 1/2 sum_i exp(lam_i) w_i^2``, ``L_V = BCE_val(w)``; ``lam`` has one entry per
+    feature (``d`` hyperparameters). The inner step is ``1 / L`` with ``L = |X|^2 / (4 n) + max_i exp(lam_i)``, the
+    largest possible curvature, so gradient descent and the Neumann series converge whatever ``lam`` becomes."""
+    for name, value in (("n", n), ("d", d)):
+        if not isinstance(value, int) or value < 2:
+            raise ValueError(f"{name} must be an integer >= 2; got {value!r}")
+    g = torch.Generator().manual_seed(seed)
+    w_true = torch.randn(d, generator=g, dtype=dtype)
+    x = torch.randn(2 * n, d, generator=g, dtype=dtype)
+    y = (x @ w_true + 0.1 * torch.randn(2 * n, generator=g, dtype=dtype) > 0).to(dtype)
+    half = n // 2
+    xt, yt, xv, yv, xs, ys = x[:half], y[:half], x[half:n], y[half:n], x[n:], y[n:]
+
+    def train_loss(w: Tensor, lam: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(xt @ w, yt) + 0.5 * (lam.exp() * w**2).sum()
+
+    def val_loss(w: Tensor, lam: Tensor) -> Tensor:
+        return F.binary_cross_entropy_with_logits(xv @ w, yv)
+
+    def metrics(w: Tensor) -> dict[str, float]:
+        return {"val_acc": _accuracy(xv @ w, yv), "test_acc": _accuracy(xs @ w, ys)}
+
+    bce_curvature = float(torch.linalg.matrix_norm(xt, ord=2) ** 2) / (4 * half)
+
+    return Bilevel(f"per-feature L2 logistic regression (n={n}, d={d})", train_loss, val_loss,
+                   torch.zeros(d, dtype=dtype), torch.zeros(d, dtype=dtype),
+                   lambda lam: 1.0 / (bce_curvature + float(lam.exp().max())), metrics,
+                   {"x_train": xt, "y_train": yt, "x_val": xv, "y_val": yv, "x_test": xs, "y_test": ys})
+
+
+def _mnist_split(n_train: int, n_val: int, seed: int, root: str | None) -> dict[str, Tensor]:
+    from .tasks.classification import _mnist
+
+    x, y = _mnist("train", root)
+    xs, ys = _mnist("test", root)
+    if not 0 < n_train + n_val <= x.shape[0]:
+        raise ValueError(f"n_train + n_val must be between 2 and {x.shape[0]}; got {n_train} + {n_val}")
+    perm = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(seed))
+    flat = lambda t: t.reshape(t.shape[0], -1)  # noqa: E731
+    tr, va = perm[:n_train], perm[n_train : n_train + n_val]
+    return {"x_train": flat(x[tr]), "y_train": y[tr], "x_val": flat(x[va]), "y_val": y[va], "x_test": flat(xs),
+            "y_test": ys}
+
+
+def mnist_weight_decay(n_train: int = 50, n_val: int = 50, hidden: int = 20, seed: int = 0, lr: float = 0.5,
+                       log_decay: float = -6.0, root: str | None = None) -> Bilevel:
+    """Overfitting a small validation set (Lorraine 2023, sec. 3.5.2, on MNIST): a 784-``hidden``-10 sigmoid MLP
+    trained on ``n_train`` images with one weight decay per weight, ``L_T = CE_train + 1/2 sum exp(lam) w^2``
+    (as many hyperparameters as weights), tuned on ``n_val`` validation images; the test set is the official one."""
+    from .tasks.models import mlp
+
+    data = _mnist_split(n_train, n_val, seed, root)
+    model = mlp([784, hidden, 10], "sigmoid")
+    w0 = model.init(torch.Generator().manual_seed(seed))
+    lam0 = {k: torch.full_like(v, log_decay) for k, v in w0.items()}
+
+    def train_loss(w: dict[str, Tensor], lam: dict[str, Tensor]) -> Tensor:
+        decay = sum((lam[k].exp() * w[k] ** 2).sum() for k in w)
+        return F.cross_entropy(model(w, data["x_train"]), data["y_train"]) + 0.5 * decay
+
+    def val_loss(w: dict[str, Tensor], lam: dict[str, Tensor]) -> Tensor:
+        return F.cross_entropy(model(w, data["x_val"]), data["y_val"])
+
+    def metrics(w: dict[str, Tensor]) -> dict[str, float]:
+        with torch.no_grad():
+            return {split: _accuracy(model(w, data[f"x_{split}"]), data[f"y_{split}"])
+                    for split in ("train", "val", "test")}
+
+    return Bilevel(f"per-weight decay, MNIST MLP 784-{hidden}-10 ({n_train} train / {n_val} val)", train_loss,
+                   val_loss, w0, lam0, lr, metrics, data)
+
+
+def mnist_distillation(n_val: int = 10000, decay: float = 1e-2, seed: int = 0, lr: float = 1.0,
+                       root: str | None = None) -> Bilevel:
+    """Dataset distillation (Lorraine 2023, sec. 3.5.3; Wang et al. 2018): ten learned 28x28 images, one per class,
+    are the *whole training set* of a logistic regression (``L_T = CE(images, 0..9) + decay/2 ||W||^2``); all real
+    images are validation data. The hyperparameters are the 7,840 pixels (initialised to 0, as in the authors'
+    code); :func:`retrain` trains a fresh model on the learned images and reports its MNIST test accuracy."""
+    data = _mnist_split(1, n_val, seed, root)
+    labels = torch.arange(10)
+
+    def logits(w: dict[str, Tensor], x: Tensor) -> Tensor:
+        return x @ w["weight"].T + w["bias"]
+
+    def train_loss(w: dict[str, Tensor], images: Tensor) -> Tensor:
+        return F.cross_entropy(logits(w, images), labels) + 0.5 * decay * (w["weight"] ** 2).sum()
+
+    def val_loss(w: dict[str, Tensor], images: Tensor) -> Tensor:
+        return F.cross_entropy(logits(w, data["x_val"]), data["y_val"])
+
+    w0 = {"weight": torch.zeros(10, 784), "bias": torch.zeros(10)}
+    problem = Bilevel("dataset distillation, MNIST into 10 images", train_loss, val_loss, w0, torch.zeros(10, 784),
+                      lr, None, data)
+
+    def metrics(w: dict[str, Tensor]) -> dict[str, float]:
+        with torch.no_grad():
+            return {"val_acc": _accuracy(logits(w, data["x_val"]), data["y_val"]),
+                    "test_acc": _accuracy(logits(w, data["x_test"]), data["y_test"])}
+
+    problem.metrics = metrics
+    return problem
