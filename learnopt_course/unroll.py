@@ -167,8 +167,11 @@ def graph_bytes(fn: Callable[[], Tensor]) -> tuple[Tensor, int]:
     saved: list[tuple[weakref.ref, int]] = []
 
     def pack(t: Tensor) -> Tensor:
-        saved.append((weakref.ref(t), t.untyped_storage().nbytes()))
-        return t
+        # store a detached alias (same storage, no grad_fn): returning ``t`` itself would make a saved *output* refer
+        # to its own grad_fn, a reference cycle that keeps dead graphs alive and would be counted here
+        alias = t.detach()
+        saved.append((weakref.ref(alias), t.untyped_storage().nbytes()))
+        return alias
 
     with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
         out = fn()

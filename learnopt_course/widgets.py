@@ -280,3 +280,50 @@ def learned_rule_explorer(name: str = "l2l-quadratic"):
         "steps": w.IntSlider(value=10, min=1, max=50, step=1, description="steps"),
     }
     return interactive(controls, [["log10_grad", "steps"]], lambda v: learned_rule_figure(name, **v))
+
+
+def neumann_figure(log_decay: float = -4.0, alpha_fraction: float = 1.0, K: int = 30):
+    """Inverse-Hessian-vector products on the lesson's per-feature L2 logistic regression at its optimum (float64):
+    relative error of K Neumann terms with step ``alpha = alpha_fraction / lambda_max`` and of K CG steps against
+    the exact solve, and the per-eigendirection factor ``(1 - alpha lambda_i)^K`` that Neumann leaves unresolved."""
+    import matplotlib.pyplot as plt
+
+    from . import bilevel, ift
+
+    problem = bilevel.logistic_l2(n=1000, d=20, dtype=torch.float64)
+    lam = torch.full((20,), float(log_decay), dtype=torch.float64)
+    w = bilevel.inner_solve(problem, lam, None, 2000)
+    graph = ift._gradient_graph(lambda ww: problem.train_loss(ww, lam), w)
+    H = ift.hessian_operator(*graph)
+    eig = torch.linalg.eigvalsh(torch.stack([H(e) for e in torch.eye(20, dtype=torch.float64)], 1))
+    alpha = alpha_fraction / float(eig.max())
+    leaf = w.clone().requires_grad_(True)
+    (v,) = torch.autograd.grad(problem.val_loss(leaf, lam), leaf)
+    exact = ift.solve(H, v, "exact")
+    ks = list(range(1, K + 1))
+    err = lambda u: float((u - exact).norm() / exact.norm())  # noqa: E731
+    neumann = [err(ift.neumann(H, v, k, alpha)) for k in ks]
+    cg = [err(ift.conjugate_gradient(H, v, k, tol=0.0)) for k in ks]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    left.plot(ks, neumann, label=f"Neumann, alpha = {alpha_fraction:.2f} / lambda_max", **plotting.style(0))
+    left.plot(ks, cg, label="conjugate gradient", **plotting.style(1))
+    left.set(yscale="log", xlabel="K (Hessian-vector products)", ylabel="relative error of H^-1 v",
+             title=f"log decay {log_decay:.1f}: condition number {float(eig.max() / eig.min()):.0f}")
+    left.legend(fontsize="small")
+    right.bar(range(20), (1 - alpha * eig).abs() ** K, color=plotting.style(0)["color"])
+    right.set(yscale="log", ylim=(1e-12, 10), xlabel="eigendirection (ascending curvature)",
+              ylabel="|1 - alpha lambda_i|^K", title="what K Neumann terms leave unresolved")
+    fig.tight_layout()
+    return fig
+
+
+def neumann_explorer():
+    """Sliders for the decay (conditioning), the Neumann step and K over :func:`neumann_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "log_decay": w.FloatSlider(value=-4.0, min=-8.0, max=1.0, step=0.5, description="log decay"),
+        "alpha_fraction": w.FloatSlider(value=1.0, min=0.1, max=2.2, step=0.1, description="alpha x lam_max"),
+        "K": w.IntSlider(value=30, min=1, max=200, step=1, description="K"),
+    }
+    return interactive(controls, [["log_decay", "alpha_fraction", "K"]], lambda v: neumann_figure(**v))

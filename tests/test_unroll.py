@@ -105,6 +105,23 @@ def test_graph_memory_grows_linearly_with_unroll_length_and_truncation_caps_it()
     assert m20 > 1.8 * m10 and m40 > 1.8 * m20
     assert abs((m40 - m20) - 2 * (m20 - m10)) < 0.05 * (m40 - m20)
     assert measure(40, K=10) == pytest.approx(m10, rel=0.05)
+    assert measure(40, K=10) == measure(400, K=10)  # the steps before the window leave nothing behind
+
+
+def test_graph_bytes_leaves_the_gradient_unchanged_and_ignores_dead_graphs():
+    inner, w0 = _regression(3)
+    lr = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    run = lambda: unroll.unrolled_loss(inner, w0, "sgd", {"lr": lr}, 15)  # noqa: E731
+    (plain,) = torch.autograd.grad(run(), lr)
+    out, nbytes = unroll.graph_bytes(run)
+    assert torch.equal(torch.autograd.grad(out, lr)[0], plain)
+
+    def dead_graph_then_small_one():
+        x = lr * torch.ones(1000, dtype=torch.float64)
+        torch.sigmoid(x).sum()  # a saved *output* whose graph is dropped at once: no memory stays with it
+        return lr * 2.0
+
+    assert unroll.graph_bytes(dead_graph_then_small_one)[1] == 0
 
 
 def test_es_is_unbiased_for_a_quadratic_and_validates():

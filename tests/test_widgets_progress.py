@@ -139,3 +139,23 @@ def test_static_mode_draws_once_without_widgets(monkeypatch):
     assert widgets.static_widgets()
     assert widgets.toy_meta_explorer() is None
     plt.close("all")
+
+
+def test_neumann_figure_reflects_its_controls():
+    import matplotlib.pyplot as plt
+
+    fig = widgets.neumann_figure(log_decay=-2.0, alpha_fraction=1.0, K=10)
+    left = fig.axes[0]
+    neumann, cg = (line.get_ydata() for line in left.get_lines())
+    assert len(neumann) == 10 and neumann[-1] < neumann[0]
+    assert cg[-1] < 1e-6  # 20 dimensions: CG is exact within 20 steps, and this problem is well conditioned
+    diverging = widgets.neumann_figure(log_decay=-2.0, alpha_fraction=2.2, K=60)
+    assert diverging.axes[0].get_lines()[0].get_ydata()[-1] > 1.0  # alpha > 2 / lambda_max: the series diverges
+    plt.close("all")
+
+
+def test_neumann_explorer_rerenders(live_widgets):
+    box = widgets.neumann_explorer()
+    before = box.renders
+    box.controls["K"].value = 5
+    assert box.renders == before + 1
