@@ -20,6 +20,8 @@ FAMILIES: dict[str, tuple[Callable[..., Any], dict[str, Any], str]] = {
     "mnist-mlp-20x2-sigmoid": (mnist_task, {"hidden": (20, 20)}, "deeper: two hidden layers"),
     "mnist-mlp-20-relu": (mnist_task, {"hidden": (20,), "activation": "relu"}, "other activation: ReLU"),
     "mnist-mlp-32x32-sigmoid": (mnist_task, {"hidden": (32, 32)}, "Crouther (2023)'s 784-32-32-10"),
+    "mnist-mlp-32x32-tanh": (mnist_task, {"hidden": (32, 32), "activation": "tanh"},
+                             "Crouther (2023)'s 784-32-32-10 with tanh, as in its PPO runs"),
     "mnist-cnn": (mnist_task, {"model": "cnn"}, "a small CNN (16-32 channels)"),
     "omniglot-5way-1shot": (omniglot_task, {"n_way": 5, "k_shot": 1}, "few-shot Omniglot, background split"),
     "omniglot-5way-5shot": (omniglot_task, {"n_way": 5, "k_shot": 5}, "few-shot Omniglot, background split"),
