@@ -70,7 +70,7 @@ def test_dense_rewards_sum_to_the_loss_decrease_and_sparse_pays_at_the_end():
 
 
 def test_divergence_ends_the_episode_with_the_penalty():
-    env = quadratic_env(lr_range=(1e-3, 100.0), divergence_penalty=-5.0, episode_length=50)
+    env = quadratic_env(lr_range=(1e-3, 100.0), divergence_penalty=-5.0, episode_length=50, optimizer="sgd")
     obs, _ = env.reset(seed=0)
     for _ in range(50):
         obs, r, terminated, truncated, info = env.step(np.array([1.0], dtype=np.float32))
