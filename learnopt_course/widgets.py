@@ -327,3 +327,55 @@ def neumann_explorer():
         "K": w.IntSlider(value=30, min=1, max=200, step=1, description="K"),
     }
     return interactive(controls, [["log_decay", "alpha_fraction", "K"]], lambda v: neumann_figure(**v))
+
+
+def schedule_figure(log10_lr_start: float = -1.0, log10_lr_end: float = -2.0, seed: int = 0):
+    """One episode of lesson 07's environment (a 20-d quadratic, Adam, 20 steps of 10 inner steps, range 1e-3..10)
+    under the log-linear schedule from ``10**log10_lr_start`` to ``10**log10_lr_end``, next to the best constant
+    rate of a 13-point grid on the same seed: the learning rates and the validation loss per step."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    from .rl import LRControlEnv
+
+    env = LRControlEnv("quadratic", lr_range=(1e-3, 10.0), episode_length=20, inner_steps=10)
+
+    def episode(rates):
+        _, info = env.reset(seed=seed)
+        losses = [info["val_loss"]]
+        for lr in rates:
+            _, _, done, _, info = env.step(env.action_for(float(lr)))
+            losses.append(info["val_loss"] if not info["diverged"] else float("nan"))
+            if done:
+                break
+        return losses
+
+    schedule = 10 ** np.linspace(log10_lr_start, log10_lr_end, env.episode_length)
+    grid = 10 ** np.linspace(-3, 1, 13)
+    finals = [episode([lr] * env.episode_length)[-1] for lr in grid]
+    best = float(grid[int(np.nanargmin(finals))])
+    ours, constant = episode(schedule), episode([best] * env.episode_length)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    steps = np.arange(1, env.episode_length + 1)
+    left.plot(steps, schedule, marker="o", label="your schedule", **plotting.style(0))
+    left.plot(steps, [best] * len(steps), label=f"best constant ({best:.2g})", **plotting.style(1))
+    left.set(yscale="log", xlabel="environment step", ylabel="learning rate", title="schedules")
+    left.legend(fontsize="small")
+    right.plot(range(len(ours)), ours, marker="o", label=f"your schedule: final {ours[-1]:.3g}", **plotting.style(0))
+    right.plot(range(len(constant)), constant, label=f"best constant: final {constant[-1]:.3g}", **plotting.style(1))
+    right.set(yscale="log", xlabel="environment step", ylabel="validation loss", title="training")
+    right.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def schedule_explorer():
+    """Sliders for a log-linear learning-rate schedule over :func:`schedule_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "log10_lr_start": w.FloatSlider(value=-1.0, min=-3.0, max=1.0, step=0.25, description="log10 lr start"),
+        "log10_lr_end": w.FloatSlider(value=-2.0, min=-3.0, max=1.0, step=0.25, description="log10 lr end"),
+        "seed": w.IntSlider(value=0, min=0, max=9, description="problem seed"),
+    }
+    return interactive(controls, [["log10_lr_start", "log10_lr_end", "seed"]], lambda v: schedule_figure(**v))

@@ -159,3 +159,19 @@ def test_neumann_explorer_rerenders(live_widgets):
     before = box.renders
     box.controls["K"].value = 5
     assert box.renders == before + 1
+
+
+def test_schedule_figure_compares_with_the_best_constant_rate():
+    import matplotlib.pyplot as plt
+
+    fig = widgets.schedule_figure(-1.0, -1.0, seed=0)  # a constant schedule can at best tie the grid's best constant
+    ours, best = (line.get_ydata() for line in fig.axes[1].get_lines())
+    assert len(ours) == 21 and ours[-1] >= best[-1] * (1 - 1e-9)
+    plt.close("all")
+
+
+def test_schedule_explorer_rerenders(live_widgets):
+    box = widgets.schedule_explorer()
+    before = box.renders
+    box.controls["seed"].value = 3
+    assert box.renders == before + 1

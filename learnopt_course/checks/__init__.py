@@ -8,7 +8,7 @@ passes through unchanged, and the reference is never substituted for the student
 from importlib import import_module
 from types import ModuleType
 
-__all__ = ["lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson10"]
+__all__ = ["lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson07", "lesson10"]
 
 
 def __getattr__(name: str) -> ModuleType:

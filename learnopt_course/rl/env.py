@@ -35,6 +35,18 @@ OBSERVATIONS = ("features", "params")
 GROUPS = ("global", "per_tensor")
 
 
+def reward(kind: str, previous_loss: float, loss: float, accuracy: float | None, done: bool) -> float:
+    """The reward of one step: ``dense`` = the decrease of the validation loss ``previous_loss - loss``; ``sparse``
+    = 0 before the last step and, at the last step, the validation accuracy (or ``-loss`` where there is none)."""
+    if kind == "dense":
+        return previous_loss - loss
+    if kind == "sparse":
+        if not done:
+            return 0.0
+        return accuracy if accuracy is not None else -loss
+    raise ValueError(f"kind must be one of {REWARDS}; got {kind!r}")
+
+
 class _Quadratic:
     """A random ``dim``-d least-squares problem ``||W theta - y||^2 / dim`` (Gaussian ``W``, ``y``), fresh per reset."""
 
@@ -131,7 +143,7 @@ class LRControlEnv(gym.Env):
 
     def action_for(self, lr: float) -> np.ndarray:
         """The action that selects the constant learning rate ``lr`` for every group (for baselines)."""
-        if not 10**self.log_lo <= lr <= 10**self.log_hi:
+        if not 10**self.log_lo * (1 - 1e-9) <= lr <= 10**self.log_hi * (1 + 1e-9):
             raise ValueError(f"lr must lie in lr_range [{10**self.log_lo:g}, {10**self.log_hi:g}]; got {lr!r}")
         u = 2.0 * (math.log10(lr) - self.log_lo) / (self.log_hi - self.log_lo) - 1.0
         return np.full(self.action_space.shape, np.clip(u, -1.0, 1.0), dtype=np.float32)
@@ -188,16 +200,12 @@ class LRControlEnv(gym.Env):
             self.grad_cos = float(flat @ prev / (flat.norm() * prev.norm()).clamp_min(1e-30))
         self.t += 1
         self.train_loss = sum(losses) / len(losses)
-        decrease = self.val_loss - val_loss
-        self.val_loss, self.val_acc, self.last_u = val_loss, val_acc, u
         done = self.t >= self.episode_length
-        if self.reward_kind == "dense":
-            reward = decrease
-        else:
-            reward = (val_acc if val_acc is not None else -val_loss) if done else 0.0
+        r = reward(self.reward_kind, self.val_loss, val_loss, val_acc, done)
+        self.val_loss, self.val_acc, self.last_u = val_loss, val_acc, u
         self.obs = self._observe()
         info = {"lr": lrs, "val_loss": val_loss, "val_acc": val_acc, "train_loss": self.train_loss, "diverged": False}
-        return self.obs, float(reward), done, False, info
+        return self.obs, float(r), done, False, info
 
     def _diverged(self, lrs: np.ndarray):
         self.t += 1

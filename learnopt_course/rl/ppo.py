@@ -242,10 +242,10 @@ class PPO:
                 loss.backward()
                 nn.utils.clip_grad_norm_(self.net.parameters(), c.max_grad_norm)
                 self.opt.step()
-                stats["policy_loss"] += float(policy_loss)
-                stats["value_loss"] += float(value_loss)
-                stats["entropy"] += float(entropy)
-                stats["clip_fraction"] += float(((log_ratio.exp() - 1).abs() > clip).float().mean())
+                stats["policy_loss"] += float(policy_loss.detach())
+                stats["value_loss"] += float(value_loss.detach())
+                stats["entropy"] += float(entropy.detach())
+                stats["clip_fraction"] += float(((log_ratio.detach().exp() - 1).abs() > clip).float().mean())
                 count += 1
         return {k: v / count for k, v in stats.items()}
 
