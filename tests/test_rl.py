@@ -28,6 +28,13 @@ def test_registered_under_an_id():
     assert env.observation_space.contains(obs)
 
 
+def test_tasks_other_than_supervised_training_are_refused():
+    with pytest.raises(KeyError, match="task family must be one of"):
+        LRControlEnv("imagenet")
+    with pytest.raises(ValueError, match="is not one"):
+        LRControlEnv("quadratic-10d")
+
+
 def test_learning_rates_span_the_range_log_uniformly():
     env = quadratic_env()
     assert env.learning_rates(np.array([-1.0, 0.0, 1.0])) == pytest.approx([1e-5, 1e-3, 1e-1])

@@ -74,9 +74,16 @@ class _Classification:
     held-out validation images."""
 
     def __init__(self, name: str, n_eval: int, **kwargs: Any) -> None:
-        from ..tasks import make_task
+        from ..tasks import FAMILIES, make_task
+        from ..tasks.classification import mnist_task
 
+        if name in FAMILIES and FAMILIES[name][0] is not mnist_task:
+            raise ValueError(f"task must be 'quadratic' or a supervised task family with minibatches and a validation "
+                             f"split (e.g. 'mnist-mlp-32x32-tanh'); {name!r} is not one")
         self.task = make_task(name, n_val=n_eval, **kwargs)
+        if not all(hasattr(self.task, a) for a in ("init_params", "minibatch_loss", "val_metrics")):
+            raise ValueError(f"task must be 'quadratic' or a supervised task family with minibatches and a validation "
+                             f"split (e.g. 'mnist-mlp-32x32-tanh'); {name!r} is not one")
 
     def init(self, g: torch.Generator) -> dict[str, Tensor]:
         return self.task.init_params(g)
