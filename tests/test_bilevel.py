@@ -142,3 +142,29 @@ def test_distillation_learns_images_that_teach_a_fresh_model(mnist_root):
     after = B.retrain(problem, lam, 200)["test_acc"]
     assert lam.shape == (10, 784)
     assert before < 0.15 and after > 0.5  # blank images teach nothing; 40 hypersteps already teach a lot
+
+
+def test_per_example_weights_hypergradient_matches_finite_differences():
+    """Any differentiable hyperparameter tensor works: here one weight per training example (data reweighting)."""
+    g = torch.Generator().manual_seed(5)
+    x, xv = torch.randn(30, 3, generator=g, dtype=F64), torch.randn(40, 3, generator=g, dtype=F64)
+    w_true = torch.tensor([1.0, -2.0, 0.5], dtype=F64)
+    y, yv = (x @ w_true > 0).to(F64), (xv @ w_true > 0).to(F64)
+
+    def train(w, h):
+        losses = torch.nn.functional.binary_cross_entropy_with_logits(x @ w, y, reduction="none")
+        return (torch.sigmoid(h) * losses).mean() + 0.05 * (w**2).sum()
+
+    def val(w, h):
+        return torch.nn.functional.binary_cross_entropy_with_logits(xv @ w, yv)
+
+    problem = B.Bilevel("per-example weights", train, val, torch.zeros(3, dtype=F64), torch.zeros(30, dtype=F64), 1.0)
+    h = torch.linspace(-1, 1, 30, dtype=F64)
+    w_star = B.inner_solve(problem, h, None, 3000)
+    implicit, _ = B.hypergradient(problem, h, w_star, "exact", steps=0)
+    for i in (0, 7, 29):
+        e = torch.zeros(30, dtype=F64)
+        e[i] = 1e-4
+        plus = float(val(B.inner_solve(problem, h + e, None, 3000), h))
+        minus = float(val(B.inner_solve(problem, h - e, None, 3000), h))
+        assert float(implicit[i]) == pytest.approx((plus - minus) / 2e-4, rel=1e-4, abs=1e-9)
