@@ -23,12 +23,16 @@ def _mnist_recipe(name: str, preprocessing: str) -> l2l.Recipe:
         name=name,
         problem="mnist",
         lstm=l2l.LSTMConfig(preprocessing=preprocessing, output_scale=0.1, head="sum"),
-        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=3e-3, runs=50),
+        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=1e-2, runs=85),
         quick_runs=2,
         extra={"family": "mnist-mlp-20-sigmoid", "n_train": 50000, "n_val": 10000},
     )
 
 
+# Meta learning rates and run counts were chosen by a small search (meta lr 3e-3, 5e-3, 1e-2, 2e-2, 3e-2; output scale
+# 0.05-1; loss sum vs mean; meta-gradient normalisation; several seeds), scored on *validation* problems (seeds
+# 2001-2010), never on the test problems 1001-1003 that bench/l2l_targets.py and lesson 05 report. Results vary
+# strongly with the meta-training seed (Schröter 2022 plots the best of several attempts).
 RECIPES: dict[str, l2l.Recipe] = {
     # Andrychowicz et al. (2016) sec. 3.1 setting: 10-d quadratics, 100 steps, unroll 20, a batch of 128 problems;
     # two-channel log/sign preprocessing (Schröter 2022, sec. 5.3.1 shows why not the one-channel form here).
@@ -36,7 +40,7 @@ RECIPES: dict[str, l2l.Recipe] = {
         name="l2l-quadratic",
         problem="quadratic",
         lstm=l2l.LSTMConfig(preprocessing="log_sign", output_scale=0.1, head="sum"),
-        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=3e-3, runs=400),
+        train=l2l.MetaTrainConfig(steps=100, unroll=20, meta_lr=1e-2, runs=400),
         quick_runs=4,
         extra={"batch": 128, "dim": 10},
     ),
