@@ -30,9 +30,10 @@ def _mnist_recipe(name: str, preprocessing: str) -> l2l.Recipe:
 
 
 # Meta learning rates and run counts were chosen by a small search (meta lr 3e-3, 5e-3, 1e-2, 2e-2, 3e-2; output scale
-# 0.05-1; loss sum vs mean; meta-gradient normalisation; several seeds), scored on *validation* problems (seeds
-# 2001-2010), never on the test problems 1001-1003 that bench/l2l_targets.py and lesson 05 report. Results vary
-# strongly with the meta-training seed (Schröter 2022 plots the best of several attempts).
+# 0.05-1; loss sum vs mean; meta-gradient normalisation; several seeds). The final choice was made on *validation*
+# problems (seeds 2001-2010), not on the test problems 1001-1003 that bench/l2l_targets.py and lesson 05 report
+# (though the first exploratory quadratic runs were scored on those). Results vary strongly with the meta-training
+# seed (Schröter 2022 plots the best of several attempts).
 RECIPES: dict[str, l2l.Recipe] = {
     # Andrychowicz et al. (2016) sec. 3.1 setting: 10-d quadratics, 100 steps, unroll 20, a batch of 128 problems;
     # two-channel log/sign preprocessing (Schröter 2022, sec. 5.3.1 shows why not the one-channel form here).
