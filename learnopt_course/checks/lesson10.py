@@ -87,7 +87,7 @@ NEUMANN = Exercise(
     reference=ift.neumann,
     cases=[_neumann_case(s) for s in range(4)],
     mistakes={
-        "K terms means j = 0 .. K-1: the authors' code counts K loop iterations, i.e. K + 1 terms (sec. 9.1 of the note)": (
+        "K terms means j = 0 .. K-1: the authors' code counts K loop iterations, i.e. K + 1 terms": (
             lambda hvp_fn, v, K, alpha: _neumann_wrong(hvp_fn, v, K, alpha, terms_offset=1)
         ),
         "the series alpha sum (I - alpha H)^j v needs the factor alpha outside the sum too": (
