@@ -6,7 +6,7 @@ rate(s) the agent chose. An episode trains a freshly initialised model for ``epi
 * **Action**: ``u`` in ``[-1, 1]`` per parameter group, mapped log-uniformly onto ``lr_range`` (default
   ``1e-5 .. 1e-1``, the thesis's search bounds): ``lr = 10 ** (log lo + (u + 1) / 2 * (log hi - log lo))``.
   ``groups="per_tensor"`` gives one learning rate per parameter tensor (the AlphaOpt capstone's setting).
-* **Observation** ``features`` (default; the note's suggestion, not the thesis): the previous log learning rate(s)
+* **Observation** ``features`` (default; our choice, not the thesis's): the previous log learning rate(s)
   scaled to ``[-1, 1]``, log training loss (mean over the chunk), log validation loss, log10 gradient norm, the cosine
   between the last two minibatch gradients (the sign of the greedy hypergradient, Crouther eq. 1.2.19) and the
   progress ``t / N``. ``params``: the flattened parameters and the progress, as in the thesis (small models only).
