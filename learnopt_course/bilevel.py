@@ -57,11 +57,10 @@ def step_size(problem: Bilevel, lam: Tree) -> float:
 
 
 def _tree_leaves(tree: Tree) -> list[Tensor]:
-    return [tree] if isinstance(tree, Tensor) else list(tree.values())
+    return ift._leaves(tree, "lam")
 
 
-def _tree_like(tree: Tree, leaves: list[Tensor]) -> Tree:
-    return leaves[0] if isinstance(tree, Tensor) else dict(zip(tree, leaves))
+_tree_like = ift._rebuild
 
 
 def inner_solve(problem: Bilevel, lam: Tree, w: optim.Params | None = None, steps: int = 100,
@@ -127,12 +126,8 @@ def cost(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, steps: in
     else:
         w_T = inner_solve(problem, lam, w, steps)
         lam_tree = _tree_like(lam, leaves)
-
-        def gradient_graph() -> Tensor:
-            w_tree, w_leaves = ift._with_grad(w_T)
-            return ift._flat(torch.autograd.grad(problem.train_loss(w_tree, lam_tree), w_leaves, create_graph=True))
-
-        _, nbytes = unroll.graph_bytes(gradient_graph)
+        _, nbytes = unroll.graph_bytes(
+            lambda: ift._gradient_graph(lambda ww: problem.train_loss(ww, lam_tree), w_T)[0])
     return {"seconds": seconds, "graph_bytes": float(nbytes)}
 
 
