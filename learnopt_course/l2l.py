@@ -6,10 +6,16 @@ The update is ``theta_{t+1} = theta_t + alpha * g_t`` with ``[g_t, h_{t+1}] = m(
 eqs. 3.3, 3.7): one small LSTM, shared by every coordinate, each coordinate with its own state. The meta-loss is
 ``sum_t w_t f(theta_t)`` over truncated slices of ``T`` steps (eq. 3.5), meta-optimised by Adam; gradients of the
 optimizee are treated as constants by default (``d grad_t / d phi := 0``, eq. 3.8).
+
+What makes meta-training reliable at laptop scale, each optional: pretraining towards gradient descent
+(:func:`pretrain`, Schröter 2022, sec. 5.4.4), a log meta-loss (Wichrowska et al. 2017), a cosine-decayed meta learning rate and
+snapshot selection on held-out problems (:func:`meta_train`); :func:`compare` scores a learned optimizer against
+hand-designed ones tuned on one grid.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -110,15 +116,62 @@ def detach_state(state: State) -> State:
     return [(h.detach(), c.detach()) for h, c in state]
 
 
+def pretrain(net: CoordinateLSTM, target_lr: float, iterations: int = 200, coordinates: int = 128, length: int = 20,
+             scale: tuple[float, float] = (1e-4, 1e-1), omega: float = 2.0, lr: float = 1e-2,
+             generator: torch.Generator | None = None) -> list[float]:
+    """Pretraining (Schröter 2022, sec. 5.4.4, eq. 5.11): teach ``net`` the prior "update = -target_lr * gradient"
+    before meta-training, so that it starts as gradient descent rather than as a random rule.
+
+    Each iteration feeds ``coordinates`` independent coordinates a sequence of ``length`` gradients from a zero state
+    (as at the start of a run): coordinate i sees ``s_i * eps_t`` with ``eps_t ~ N(0, 1)`` and a size ``s_i``
+    log-uniform in ``scale`` (the thesis draws N(0, 0.001^2), the size of its MNIST gradients; a range exercises both
+    branches of the preprocessing). The loss is the sign-weighted L1 ``mean |u - u*| exp(-omega sgn(u u*))`` of
+    eq. 5.11, which charges a wrong sign ``e^(2 omega)`` times more than a wrong size. Adam with ``lr``; returns the
+    loss of every iteration."""
+    if target_lr <= 0 or iterations < 1 or coordinates < 1 or length < 1:
+        raise ValueError("target_lr must be > 0 and iterations, coordinates, length >= 1; got "
+                         f"target_lr={target_lr}, iterations={iterations}, coordinates={coordinates}, length={length}")
+    if not 0 < scale[0] <= scale[1]:
+        raise ValueError(f"scale must be (low, high) with 0 < low <= high; got {scale}")
+    g = generator or torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    log_lo, log_hi = math.log(scale[0]), math.log(scale[1])
+    history = []
+    for _ in range(iterations):
+        sizes = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(coordinates, generator=g))
+        state, loss = net.init_state(coordinates), torch.zeros(())
+        for _ in range(length):
+            grad = sizes * torch.randn(coordinates, generator=g)
+            update, state = net(grad, state)
+            target = -target_lr * grad
+            loss = loss + ((update - target).abs() * torch.exp(-omega * torch.sign(update * target))).mean()
+        opt.zero_grad()
+        (loss / length).backward()
+        opt.step()
+        history.append(float(loss.detach()) / length)
+    return history
+
+
 # --- Problems: a flat parameter vector and a loss per step ------------------------------------------------------
 
 
 @dataclass
 class Problem:
-    """What the learned optimizer trains: a flat ``theta0`` ``[N]`` and ``loss(theta, t)`` (``t`` picks a minibatch)."""
+    """What the learned optimizer trains: a flat ``theta0`` ``[N]`` and ``loss(theta, t)`` (``t`` picks a minibatch).
+
+    ``objective(theta)``, if given, is the deterministic loss a run is judged by (for a classifier: the loss on the
+    whole training split, not on one minibatch of 128, whose noise would hide differences of a few percent)."""
 
     theta0: Tensor
     loss: Callable[[Tensor, int], Tensor]
+    objective: Callable[[Tensor], Tensor] | None = None
+
+    def final(self, theta: Tensor, step: int) -> float:
+        """The score of a run that ended at ``theta`` after ``step`` steps: ``objective(theta)`` if the problem has
+        one, else ``loss(theta, step)``; ``inf`` for a diverged run."""
+        with torch.no_grad():
+            value = float(self.objective(theta) if self.objective is not None else self.loss(theta, step))
+        return value if math.isfinite(value) else math.inf
 
 
 def flatten(params: dict[str, Tensor]) -> tuple[Tensor, list[tuple[str, torch.Size]]]:
@@ -146,11 +199,13 @@ def quadratic_problem(generator: torch.Generator, batch: int = 128, dim: int = 1
 
 def classification_problem(task, generator: torch.Generator, steps: int) -> Problem:
     """A fresh initialisation of ``task`` (a :class:`~learnopt_course.tasks.ClassificationTask`) with ``steps + 1``
-    minibatches drawn in advance, so the run is reproducible and ``loss(theta, t)`` uses minibatch ``t``."""
+    minibatches drawn in advance, so the run is reproducible and ``loss(theta, t)`` uses minibatch ``t``; its
+    ``objective`` is the loss on the whole training split."""
     params = task.init_params(generator)
     theta0, spec = flatten(params)
     batches = [task.sample_batch(generator) for _ in range(steps + 1)]
-    return Problem(theta0, lambda theta, t: task.loss(unflatten(theta, spec), *batches[t]))
+    return Problem(theta0, lambda theta, t: task.loss(unflatten(theta, spec), *batches[t]),
+                   lambda theta: task.loss(unflatten(theta, spec), task.train_x, task.train_y))
 
 
 # --- Meta-training --------------------------------------------------------------------------------------------
@@ -165,8 +220,15 @@ class MetaTrainConfig:
     second_order: bool = False
     normalize: str = "none"  # "none", "per_tensor" (Schröter 2022, sec. 5.3.2) or "global"
     weights: str = "constant"  # w_t = 1, or "linear": w_t = t + 1 within a slice (eq. 5.12)
+    log_loss: bool = False  # sum w_t log f(theta_t) instead of w_t f(theta_t) (Wichrowska et al. 2017)
+    schedule: str = "constant"  # meta learning rate: constant, or "cosine" from meta_lr to 0 over all meta-updates
+    validate_every: int = 0  # with a validation score: score every this many runs and keep the best weights
 
     def __post_init__(self) -> None:
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine'; got {self.schedule!r}")
+        if self.validate_every < 0:
+            raise ValueError(f"validate_every must be >= 0 (0 = never); got {self.validate_every}")
         if self.normalize not in ("none", "per_tensor", "global"):
             raise ValueError(f"normalize must be 'none', 'per_tensor' or 'global'; got {self.normalize!r}")
         if self.weights not in ("constant", "linear"):
@@ -181,11 +243,14 @@ def _inner_gradient(loss: Tensor, theta: Tensor, second_order: bool) -> Tensor:
 
 
 def unroll_slice(net: CoordinateLSTM, problem: Problem, theta: Tensor, state: State, start: int, length: int,
-                 second_order: bool = False, weights: str = "constant") -> tuple[Tensor, Tensor, State]:
+                 second_order: bool = False, weights: str = "constant",
+                 log_loss: bool = False) -> tuple[Tensor, Tensor, State]:
     """One truncated slice: ``length`` learned-optimizer steps from ``theta`` (a detached leaf) at step ``start``.
 
-    Returns the slice's meta-loss ``sum_k w_k f(theta_{start+k})`` for ``k = 1..length`` (each depends on phi),
-    the final theta and state (still on the graph; detach them before the next slice)."""
+    Returns the slice's meta-loss ``sum_k w_k f(theta_{start+k})`` for ``k = 1..length`` (each depends on phi;
+    with ``log_loss``, ``sum_k w_k log f(theta_{start+k})``, which weighs a halving of the loss equally early and
+    late in the run instead of letting the large early losses dominate), the final theta and state (still on the
+    graph; detach them before the next slice)."""
     theta = theta.requires_grad_(True) if not theta.requires_grad else theta
     meta_loss = torch.zeros((), dtype=theta.dtype)
     value = problem.loss(theta, start)
@@ -194,7 +259,7 @@ def unroll_slice(net: CoordinateLSTM, problem: Problem, theta: Tensor, state: St
         update, state = net(g, state)
         theta = theta + update
         value = problem.loss(theta, start + k + 1)
-        meta_loss = meta_loss + (k + 1 if weights == "linear" else 1) * value
+        meta_loss = meta_loss + (k + 1 if weights == "linear" else 1) * (value.log() if log_loss else value)
     return meta_loss, theta, state
 
 
@@ -210,12 +275,26 @@ def _normalize_(net: nn.Module, how: str) -> None:
 
 
 def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Problem], config: MetaTrainConfig,
-               generator: torch.Generator, callback: Callable[[int, float], None] | None = None) -> list[float]:
+               generator: torch.Generator, callback: Callable[[int, float], None] | None = None,
+               validate: Callable[[CoordinateLSTM], float] | None = None) -> list[float]:
     """Meta-train ``net`` with Adam on ``config.runs`` fresh problems, truncated BPTT every ``config.unroll`` steps
-    (values carry over between slices, the graph does not). Returns the mean meta-loss per step of each run."""
+    (values carry over between slices, the graph does not). Returns the mean meta-loss per step of each run.
+
+    With ``validate`` (lower is better, e.g. :func:`validation_score` on problems that are neither training nor test
+    problems) and ``config.validate_every = k``, the network is scored before training and after every k-th run, and
+    the best-scoring weights are restored at the end: early stopping on held-out problems, the protocol that turns
+    the large seed-to-seed spread of meta-training (Schröter 2022, sec. 5.4) into a choice made without the test set.
+    """
     from .progress import progress
 
+    if config.validate_every and validate is None:
+        raise ValueError("config.validate_every > 0 needs a validate function (net -> score, lower is better)")
     meta_opt = torch.optim.Adam(net.parameters(), lr=config.meta_lr)
+    slices = math.ceil(config.steps / config.unroll)
+    total_updates = config.runs * slices
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(meta_opt, T_max=total_updates)
+                 if config.schedule == "cosine" else None)
+    best = (validate(net), copy.deepcopy(net.state_dict())) if config.validate_every else None
     history = []
     for run in progress(range(config.runs), desc="meta-training"):
         problem = make_problem(generator)
@@ -224,17 +303,35 @@ def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Pr
         for start in range(0, config.steps, config.unroll):
             length = min(config.unroll, config.steps - start)
             meta_loss, theta, state = unroll_slice(net, problem, theta, state, start, length, config.second_order,
-                                                   config.weights)
+                                                   config.weights, config.log_loss)
             meta_opt.zero_grad()
             meta_loss.backward()
             _normalize_(net, config.normalize)
             meta_opt.step()
+            if scheduler is not None:
+                scheduler.step()
             theta, state = theta.detach(), detach_state(state)
             total += float(meta_loss.detach()) / length
-        history.append(total / math.ceil(config.steps / config.unroll))
+        history.append(total / slices)
         if callback is not None:
             callback(run, history[-1])
+        if best is not None and ((run + 1) % config.validate_every == 0 or run + 1 == config.runs):
+            score = validate(net)
+            if score < best[0]:
+                best = (score, copy.deepcopy(net.state_dict()))
+    if best is not None:
+        net.load_state_dict(best[1])
     return history
+
+
+def validation_score(net: CoordinateLSTM, problems: list[Problem], steps: int) -> float:
+    """Mean :meth:`Problem.final` score after ``steps`` learned-optimizer steps over ``problems`` (``inf`` if any run
+    diverged): the score :func:`meta_train` uses to choose among snapshots. Draw the problems with seeds used for
+    nothing else."""
+    if not problems:
+        raise ValueError("problems must hold at least one validation problem; got none")
+    finals = [problem.final(run_learned(net, problem, steps, return_theta=True)[1], steps) for problem in problems]
+    return sum(finals) / len(finals)
 
 
 def run_learned(net: CoordinateLSTM, problem: Problem, steps: int, return_theta: bool = False):
@@ -347,14 +444,30 @@ class Recipe:
     train: MetaTrainConfig
     seed: int = 0
     quick_runs: int = 3
+    selection_problems: int = 0  # with train.validate_every: snapshots are scored on this many problems
+    selection_seed: int = 3001  # ... drawn with seeds selection_seed, selection_seed + 1, ... (used for nothing else)
+    pretrain_lr: float = 0.0  # > 0: first pretrain towards "update = -pretrain_lr * gradient" (Schröter, 5.4.4)
+    pretrain_iterations: int = 200
     extra: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.train.validate_every and self.selection_problems < 1:
+            raise ValueError(f"recipe {self.name!r}: train.validate_every={self.train.validate_every} needs "
+                             f"selection_problems >= 1; got {self.selection_problems}")
 
 
 # --- Honest comparison with tuned hand-designed optimizers -------------------------------------------------------
 
 
+LR_GRID = tuple(10 ** (k / 4) for k in range(-12, 5))  # 1e-3 .. 10 in quarter decades: one grid for every baseline
+BASELINES = {"SGD": ("sgd", None), "heavy ball": ("heavy_ball", 0.9), "RMSprop": ("rmsprop", None),
+             "Adam": ("adam", None)}
+TEST_SEEDS = (1001, 1002, 1003)  # problems that score; recipes were chosen on 2001-2010, snapshots on 3001-...
+
+
 def final_loss(problem: Problem, steps: int, optimizer: str, lr: float, momentum: float | None = None) -> float:
-    """Loss after ``steps`` steps of a functional hand-designed optimizer on ``problem`` (inf if it diverged)."""
+    """:meth:`Problem.final` after ``steps`` steps of a functional hand-designed optimizer on ``problem`` (``inf`` if
+    it diverged)."""
     from . import optim
 
     hp = {"lr": lr} | ({"momentum": momentum} if momentum is not None else {})
@@ -363,9 +476,7 @@ def final_loss(problem: Problem, steps: int, optimizer: str, lr: float, momentum
         leaf = theta.requires_grad_(True)
         (g,) = torch.autograd.grad(problem.loss(leaf, t), leaf)
         theta, state = optim.get(optimizer).step(leaf.detach(), g, state, hp)
-    with torch.no_grad():
-        value = float(problem.loss(theta, steps))
-    return value if math.isfinite(value) else math.inf
+    return problem.final(theta, steps)
 
 
 def tune_baseline(sample: Callable[[torch.Generator], Problem], steps: int, optimizer: str, grid: list[float],
@@ -374,3 +485,36 @@ def tune_baseline(sample: Callable[[torch.Generator], Problem], steps: int, opti
     scores = {lr: final_loss(sample(torch.Generator().manual_seed(tuning_seed)), steps, optimizer, lr, momentum)
               for lr in grid}
     return min(scores, key=scores.get)
+
+
+@dataclass
+class Row:
+    """One optimizer's line in a comparison: its learning rate (``None`` for the learned one) and test scores."""
+
+    lr: float | None
+    scores: list[float]
+
+    @property
+    def mean(self) -> float:
+        return sum(self.scores) / len(self.scores)
+
+    @property
+    def std(self) -> float:
+        m = self.mean
+        return math.sqrt(sum((x - m) ** 2 for x in self.scores) / max(len(self.scores) - 1, 1))
+
+
+def compare(sample: Callable[[torch.Generator], Problem], net: CoordinateLSTM, steps: int = 100,
+            seeds: tuple[int, ...] = TEST_SEEDS, grid: tuple[float, ...] = LR_GRID, tuning_seed: int = 7,
+            baselines: dict[str, tuple[str, float | None]] = BASELINES) -> dict[str, Row]:
+    """The learned optimizer against hand-designed ones, each with its learning rate chosen from ``grid`` on the
+    tuning problem, all scored (:meth:`Problem.final` at ``steps``) on the same problems drawn with ``seeds``."""
+    if not seeds:
+        raise ValueError("seeds must name at least one test problem; got an empty sequence")
+    problems = lambda: (sample(torch.Generator().manual_seed(s)) for s in seeds)  # noqa: E731
+    rows = {"learned LSTM": Row(None, [p.final(run_learned(net, p, steps, return_theta=True)[1], steps)
+                                       for p in problems()])}
+    for label, (name, momentum) in baselines.items():
+        lr = tune_baseline(sample, steps, name, list(grid), tuning_seed, momentum)
+        rows[label] = Row(lr, [final_loss(p, steps, name, lr, momentum) for p in problems()])
+    return rows

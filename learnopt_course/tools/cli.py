@@ -101,7 +101,11 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.name not in RECIPES:
         print(f"learnopt reproduce: no recipe {args.name!r}; available: {', '.join(sorted(RECIPES))}", file=sys.stderr)
         return 2
-    report = reproduce(args.name, out=args.out, quick=args.quick)
+    if args.seed is not None and args.out is None:
+        print("learnopt reproduce: --seed needs --out (the shipped checkpoint is made with the recipe's own seed)",
+              file=sys.stderr)
+        return 2
+    report = reproduce(args.name, out=args.out, quick=args.quick, seed=args.seed)
     print(f"{args.name}: {report['runs']} meta-training runs in {report['seconds']} s; meta-loss "
           f"{report['meta_loss_first']:.4g} -> {report['meta_loss_last']:.4g}")
     print(f"wrote {report['path']} (sha256 {report['sha256']})")
@@ -142,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", help="recipe name, e.g. l2l-quadratic or l2l-mnist")
     p.add_argument("--out", default=None, help="write here instead of the package's checkpoints folder")
     p.add_argument("--quick", action="store_true", help="a few meta-iterations only (to test the command)")
+    p.add_argument("--seed", type=int, default=None,
+                   help="meta-train with this seed instead of the recipe's (needs --out): does the seed matter?")
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("refresh", help="re-execute solution notebooks and keep only golden outputs")
