@@ -17,6 +17,9 @@ from learnopt_course import l2l
 from learnopt_course.reproduce import RECIPES, problem_factory
 
 
+TARGETS = {"l2l-quadratic": 0.5, "l2l-mnist": 1.0}  # learned / tuned Adam at step 100, at most
+
+
 def main() -> None:
     torch.set_num_threads(1)
     for name, recipe in RECIPES.items():
@@ -30,10 +33,12 @@ def main() -> None:
             lr = "" if row.lr is None else f" (lr {row.lr:.3g})"
             print(f"  {label + lr:22s} {row.mean:.4f} +- {row.std:.4f}   {[round(x, 4) for x in row.scores]}")
         ratio = rows["learned LSTM"].mean / rows["Adam"].mean
-        target = 0.5 if recipe.problem == "quadratic" else 1.0
-        verdict = "met" if ratio <= target else "NOT met"
-        print(f"  learned / tuned Adam = {ratio:.2f} (target <= {target}: {verdict}); "
-              f"meta-training {info['seconds']} s (target < 300 s: {'met' if info['seconds'] < 300 else 'NOT met'})")
+        seconds = f"meta-training {info['seconds']} s (target < 300 s: {'met' if info['seconds'] < 300 else 'NOT met'})"
+        if name in TARGETS:
+            verdict = "met" if ratio <= TARGETS[name] else "NOT met"
+            print(f"  learned / tuned Adam = {ratio:.2f} (target <= {TARGETS[name]}: {verdict}); {seconds}")
+        else:
+            print(f"  learned / tuned Adam = {ratio:.2f} (an ablation of the lesson, no target); {seconds}")
 
 
 if __name__ == "__main__":
