@@ -8,9 +8,9 @@ eqs. 3.3, 3.7): one small LSTM, shared by every coordinate, each coordinate with
 optimizee are treated as constants by default (``d grad_t / d phi := 0``, eq. 3.8).
 
 What makes meta-training reliable at laptop scale, each optional: pretraining towards gradient descent
-(:func:`pretrain`, Schröter 2022, sec. 5.4.4), a log meta-loss (Wichrowska et al. 2017), a cosine-decayed meta learning rate and
-snapshot selection on held-out problems (:func:`meta_train`); :func:`compare` scores a learned optimizer against
-hand-designed ones tuned on one grid.
+(:func:`pretrain`, Schröter 2022, sec. 5.4.4), a log meta-loss (Wichrowska et al. 2017), a cosine-decayed meta
+learning rate and snapshot selection on held-out problems (:func:`meta_train`); :func:`compare` scores a learned
+optimizer against hand-designed ones tuned on one grid.
 """
 
 from __future__ import annotations
