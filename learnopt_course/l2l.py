@@ -511,10 +511,10 @@ def compare(sample: Callable[[torch.Generator], Problem], net: CoordinateLSTM, s
     tuning problem, all scored (:meth:`Problem.final` at ``steps``) on the same problems drawn with ``seeds``."""
     if not seeds:
         raise ValueError("seeds must name at least one test problem; got an empty sequence")
-    problems = lambda: (sample(torch.Generator().manual_seed(s)) for s in seeds)  # noqa: E731
+    problems = [sample(torch.Generator().manual_seed(s)) for s in seeds]  # runs never modify a problem: draw once
     rows = {"learned LSTM": Row(None, [p.final(run_learned(net, p, steps, return_theta=True)[1], steps)
-                                       for p in problems()])}
+                                       for p in problems])}
     for label, (name, momentum) in baselines.items():
         lr = tune_baseline(sample, steps, name, list(grid), tuning_seed, momentum)
-        rows[label] = Row(lr, [final_loss(p, steps, name, lr, momentum) for p in problems()])
+        rows[label] = Row(lr, [final_loss(p, steps, name, lr, momentum) for p in problems])
     return rows

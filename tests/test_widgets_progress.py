@@ -154,13 +154,6 @@ def test_neumann_figure_reflects_its_controls():
     plt.close("all")
 
 
-def test_neumann_explorer_rerenders(live_widgets):
-    box = widgets.neumann_explorer()
-    before = box.renders
-    box.controls["K"].value = 5
-    assert box.renders == before + 1
-
-
 def test_schedule_figure_compares_with_the_best_constant_rate():
     import matplotlib.pyplot as plt
 
@@ -170,8 +163,9 @@ def test_schedule_figure_compares_with_the_best_constant_rate():
     plt.close("all")
 
 
-def test_schedule_explorer_rerenders(live_widgets):
-    box = widgets.schedule_explorer()
+@pytest.mark.parametrize("make, control, value", [("neumann_explorer", "K", 5), ("schedule_explorer", "seed", 3)])
+def test_explorer_rerenders_when_a_control_moves(live_widgets, make, control, value):
+    box = getattr(widgets, make)()
     before = box.renders
-    box.controls["seed"].value = 3
+    box.controls[control].value = value
     assert box.renders == before + 1
