@@ -73,14 +73,14 @@ class _Classification:
     """A task family of :mod:`learnopt_course.tasks` (MNIST MLPs, CNN, logistic regression) with ``n_eval``
     held-out validation images."""
 
-    def __init__(self, name: str, n_eval: int, **kwargs: Any) -> None:
+    def __init__(self, name: str, n_eval: int, n_test: int | None = None, **kwargs: Any) -> None:
         from ..tasks import FAMILIES, make_task
         from ..tasks.classification import mnist_task
 
         if name in FAMILIES and FAMILIES[name][0] is not mnist_task:
             raise ValueError(f"task must be 'quadratic' or a supervised task family with minibatches and a validation "
                              f"split (e.g. 'mnist-mlp-32x32-tanh'); {name!r} is not one")
-        self.task = make_task(name, n_val=n_eval, **kwargs)
+        self.task = make_task(name, n_val=n_eval, **({"n_test": n_test} if n_test is not None else {}), **kwargs)
         if not all(hasattr(self.task, a) for a in ("init_params", "minibatch_loss", "val_metrics")):
             raise ValueError(f"task must be 'quadratic' or a supervised task family with minibatches and a validation "
                              f"split (e.g. 'mnist-mlp-32x32-tanh'); {name!r} is not one")
@@ -93,6 +93,9 @@ class _Classification:
 
     def evaluate(self, params: dict[str, Tensor]) -> tuple[float, float | None]:
         return self.task.val_metrics(params)
+
+    def test(self, params: dict[str, Tensor]) -> tuple[float, float | None]:
+        return self.task.test_metrics(params)
 
 
 class LRControlEnv(gym.Env):
@@ -108,7 +111,8 @@ class LRControlEnv(gym.Env):
     def __init__(self, task: str = "mnist-mlp-32x32-tanh", *, episode_length: int = 20, inner_steps: int = 10,
                  lr_range: tuple[float, float] = (1e-5, 1e-1), reward: str = "dense", observation: str = "features",
                  optimizer: str = "adam", groups: str = "global", divergence_penalty: float = -1.0, n_eval: int = 1000,
-                 max_param_observation: int = 5000, task_kwargs: dict[str, Any] | None = None) -> None:
+                 max_param_observation: int = 5000, task_kwargs: dict[str, Any] | None = None,
+                 n_test: int | None = None) -> None:
         super().__init__()
         for name, value in (("episode_length", episode_length), ("inner_steps", inner_steps)):
             if not isinstance(value, int) or value < 1:
@@ -130,7 +134,9 @@ class LRControlEnv(gym.Env):
         self.divergence_penalty = float(divergence_penalty)
         self.optimizer = optim.get(optimizer)
         kwargs = dict(task_kwargs or {})
-        self.inner = _Quadratic(**kwargs) if task == "quadratic" else _Classification(task, n_eval, **kwargs)
+        if task == "quadratic" and n_test is not None:
+            raise ValueError(f"n_test needs a classification task (a quadratic has no test split); got task={task!r}")
+        self.inner = _Quadratic(**kwargs) if task == "quadratic" else _Classification(task, n_eval, n_test, **kwargs)
         shapes = {k: v.shape for k, v in self.inner.init(torch.Generator().manual_seed(0)).items()}
         self.names = list(shapes)
         n_groups = len(self.names) if groups == "per_tensor" else 1
@@ -213,6 +219,14 @@ class LRControlEnv(gym.Env):
         self.obs = self._observe()
         info = {"lr": lrs, "val_loss": val_loss, "val_acc": val_acc, "train_loss": self.train_loss, "diverged": False}
         return self.obs, float(r), done, False, info
+
+    def test_metrics(self) -> tuple[float, float | None]:
+        """(loss, accuracy) of the current parameters on the test split (an environment built with ``n_test``)."""
+        if not hasattr(self, "params"):
+            raise RuntimeError("call reset() before test_metrics()")
+        if not isinstance(self.inner, _Classification) or self.inner.task.test_x is None:
+            raise ValueError("this environment has no test split; build it with n_test (e.g. LRControlEnv(n_test=2000))")
+        return self.inner.test(self.params)
 
     def _diverged(self, lrs: np.ndarray):
         self.t += 1

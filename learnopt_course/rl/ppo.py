@@ -156,7 +156,8 @@ class PPO:
         self.obs = np.stack([env.reset(seed=c.seed + i)[0] for i, env in enumerate(self.envs)])
         self.episode_returns = np.zeros(c.n_envs)
         self.steps = 0
-        self.history: list[dict[str, float]] = []  # one entry per finished episode: step and return
+        # one entry per finished episode: step, return, and the numbers of the environment's last info (e.g. val_loss)
+        self.history: list[dict[str, float]] = []
 
     def _norm(self, obs: np.ndarray) -> Tensor:
         x = self.obs_rms.normalize(obs) if self.obs_rms is not None else obs
@@ -191,13 +192,14 @@ class PPO:
                 log_prob, value = dist.log_prob(action), self.net.value(x).squeeze(-1)
             rewards, dones, next_obs = np.zeros(E), np.zeros(E), []
             for i, env in enumerate(self.envs):
-                o, r, terminated, truncated, _ = env.step(self._env_action(action[i].numpy()))
+                o, r, terminated, truncated, info = env.step(self._env_action(action[i].numpy()))
                 self.episode_returns[i] += r
                 if truncated and not terminated:  # a time limit, not a terminal state: bootstrap its value
                     with torch.no_grad():
                         r += c.gamma * float(self.net.value(self._norm(o[None]))[0, 0])
                 if terminated or truncated:
-                    self.history.append({"step": self.steps + i + 1, "return": float(self.episode_returns[i])})
+                    numbers = {k: float(v) for k, v in info.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+                    self.history.append({**numbers, "step": self.steps + i + 1, "return": float(self.episode_returns[i])})
                     self.episode_returns[i] = 0.0
                     o, _ = env.reset()
                 rewards[i], dones[i] = r, float(terminated or truncated)

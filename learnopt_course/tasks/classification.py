@@ -22,7 +22,11 @@ MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 @dataclass
 class ClassificationTask:
-    """A model and a dataset with a held-out validation split."""
+    """A model and a dataset with a held-out validation split (for choosing) and an optional test split (for reporting).
+
+    Select hyperparameters on ``val``, report on ``test``: a method tuned and scored on the same split reports an
+    optimistic number.
+    """
 
     name: str
     model: FunctionalModel
@@ -32,6 +36,8 @@ class ClassificationTask:
     val_y: Tensor
     batch_size: int = 128
     eval_chunk: int = 10000
+    test_x: Tensor | None = None
+    test_y: Tensor | None = None
 
     def init_params(self, generator: torch.Generator) -> dict[str, Tensor]:
         return self.model.init(generator)
@@ -66,6 +72,12 @@ class ClassificationTask:
         """(loss, accuracy) on the held-out validation split."""
         return self._evaluate(params, self.val_x, self.val_y)
 
+    def test_metrics(self, params: dict[str, Tensor]) -> tuple[float, float]:
+        """(loss, accuracy) on the test split; a task built without one raises ``ValueError``."""
+        if self.test_x is None or self.test_y is None:
+            raise ValueError(f"task {self.name!r} has no test split; build it with n_test (e.g. make_task(..., n_test=2000))")
+        return self._evaluate(params, self.test_x, self.test_y)
+
 
 @functools.lru_cache(maxsize=4)
 def _mnist(split: str, root: str | None) -> tuple[Tensor, Tensor]:
@@ -82,6 +94,7 @@ def mnist_task(
     *,
     n_train: int | None = None,
     n_val: int = 10000,
+    n_test: int | None = None,
     batch_size: int = 128,
     split_seed: int = 0,
     channels: tuple[int, ...] = (16, 32),
@@ -89,7 +102,8 @@ def mnist_task(
 ) -> ClassificationTask:
     """An MNIST task. ``model``: ``logreg`` (784-10), ``mlp`` (784-hidden-10, e.g. 20 sigmoid units as in
     Andrychowicz et al. 2016, or (32, 32) as in Crouther 2023) or ``cnn``. The validation split is ``n_val``
-    images held out of the official training set by a seeded permutation; ``n_train`` limits the rest."""
+    images held out of the official training set by a seeded permutation; ``n_train`` limits the rest. ``n_test``
+    (optional) takes the first ``n_test`` images of the official test set as a test split, never used for choices."""
     x, y = _mnist("train", None if root is None else str(root))
     if not 0 < n_val < x.shape[0]:
         raise ValueError(f"n_val must be between 1 and {x.shape[0] - 1}; got {n_val!r}")
@@ -107,7 +121,16 @@ def mnist_task(
         net = cnn(10, channels, 28, activation="relu" if activation == "sigmoid" else activation)
     else:
         raise ValueError(f"model must be 'logreg', 'mlp' or 'cnn'; got {model!r}")
-    return ClassificationTask(f"MNIST {net.name}", net, x[train_idx], y[train_idx], x[val_idx], y[val_idx], batch_size)
+    test_x = test_y = None
+    if n_test is not None:
+        tx, ty = _mnist("test", None if root is None else str(root))
+        if not isinstance(n_test, int) or not 0 < n_test <= tx.shape[0]:
+            raise ValueError(f"n_test must be an integer between 1 and {tx.shape[0]}; got {n_test!r}")
+        test_x, test_y = tx[:n_test], ty[:n_test]
+    return ClassificationTask(
+        f"MNIST {net.name}", net, x[train_idx], y[train_idx], x[val_idx], y[val_idx], batch_size,
+        test_x=test_x, test_y=test_y,
+    )
 
 
 @dataclass

@@ -60,19 +60,42 @@ def _grade(args: argparse.Namespace) -> int:
 
 
 def _refresh(args: argparse.Namespace) -> int:
-    """Execute solution notebooks in place, then clean them: the author's way to update golden outputs."""
+    """Execute solution notebooks in place, then clean them: the author's way to update golden outputs.
+
+    Each notebook runs twice at once, on this machine's kernels and on switched ones; it is written only when every
+    golden cell prints the same text in both runs (else the differing cells are listed): a golden cell that depends
+    on the CPU would fail on the next machine.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
     from . import notebooks
     from .nbclean import clean
+    from .portability import SWITCHED_KERNELS, golden_mismatches
 
     status = 0
     for name in args.notebooks:
         path = Path(name)
-        executed = notebooks.execute(notebooks.read(path), cwd=path.parent.resolve(), timeout=args.timeout)
+        nb, cwd = notebooks.read(path), path.parent.resolve()
+        with ThreadPoolExecutor(2) as pool:
+            native = pool.submit(notebooks.execute, nb, cwd=cwd, timeout=args.timeout)
+            switched = None if args.skip_portability else pool.submit(
+                notebooks.execute, nb, cwd=cwd, timeout=args.timeout, env=SWITCHED_KERNELS
+            )
+            executed = native.result()
+            other = switched.result() if switched is not None else None
         failed = [i for i, c in enumerate(executed.cells, start=1) if c.cell_type == "code" and notebooks.errors(c)]
         if failed:
             print(f"{path}: cells {failed} raised errors; not written")
             status = 1
             continue
+        if other is not None:
+            mismatches, _ = golden_mismatches(executed, other)
+            if mismatches:
+                print(f"{path}: golden cells print other text under {SWITCHED_KERNELS}; not written")
+                for mismatch in mismatches:
+                    print(mismatch)
+                status = 1
+                continue
         notebooks.write(clean(executed), path)
         print(f"refreshed {path}")
     return status
@@ -153,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("refresh", help="re-execute solution notebooks and keep only golden outputs")
     p.add_argument("notebooks", nargs="+")
     p.add_argument("--timeout", type=int, default=600)
+    p.add_argument("--skip-portability", action="store_true",
+                   help="do not re-run under switched numeric kernels to check that golden cells are portable")
     p.set_defaults(func=_refresh)
     return parser
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 import nbformat
@@ -51,8 +52,18 @@ def tagged_id(cell: NotebookNode, pattern: re.Pattern[str]) -> str | None:
     return None
 
 
-def execute(nb: NotebookNode, cwd: str | Path, timeout: int = 600, allow_errors: bool = True) -> NotebookNode:
-    """Execute a copy of ``nb`` in a fresh kernel of the current environment, cell by cell, in ``cwd``."""
+def execute(
+    nb: NotebookNode,
+    cwd: str | Path,
+    timeout: int = 600,
+    allow_errors: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> NotebookNode:
+    """Execute a copy of ``nb`` in a fresh kernel of the current environment, cell by cell, in ``cwd``.
+
+    ``env`` adds (or overrides) environment variables of the kernel only, for example switched numeric kernels
+    (:data:`learnopt_course.tools.portability.SWITCHED_KERNELS`); this process's environment is left alone.
+    """
     import os
 
     from nbclient import NotebookClient
@@ -66,7 +77,7 @@ def execute(nb: NotebookNode, cwd: str | Path, timeout: int = 600, allow_errors:
         allow_errors=allow_errors,
         resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute()
+    client.execute(**({"env": {**os.environ, **env}} if env else {}))
     return copy
 
 
