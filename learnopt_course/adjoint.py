@@ -91,12 +91,14 @@ def _partials(problem: ControlProblem, x: Tensor, u: Tensor) -> tuple[Tensor, Te
 
 
 def costate_step(lam_next: Tensor, f_x: Tensor, c_x: Tensor) -> Tensor:
-    """``lambda_t = grad_x c_t + f_x^T lambda_{t+1}`` (Crouther 2023, eq. 1.3.20, backward recursion)."""
+    """``lambda_t = grad_x c_t + f_x^T lambda_{t+1}`` (Crouther 2023, eq. 1.3.19, backward recursion; the thesis's
+    ``lambda_{t-1}`` is our ``lambda_t``, and its terminal condition eq. 1.3.21 is our ``lambda_T = grad c_T``)."""
     return c_x + f_x.T @ lam_next
 
 
 def control_gradient(lam_next: Tensor, f_u: Tensor, c_u: Tensor) -> Tensor:
-    """``dJ/du_t = grad_u c_t + f_u^T lambda_{t+1}`` (Crouther 2023, eq. 1.3.21)."""
+    """``dJ/du_t = grad_u c_t + f_u^T lambda_{t+1}`` (Crouther 2023, eq. 1.3.23; the printed eq. 1.3.22 repeats the
+    terminal condition instead)."""
     return c_u + f_u.T @ lam_next
 
 

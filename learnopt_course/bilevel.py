@@ -155,14 +155,16 @@ class History:
     val_loss: list[float] = field(default_factory=list)
     train_loss: list[float] = field(default_factory=list)
     metrics: list[dict[str, float]] = field(default_factory=list)
+    lam: list[Tree] = field(default_factory=list)  # the hyperparameters after each outer step (``record_lam``)
 
 
 def optimize(problem: Bilevel, *, outer_steps: int, inner_steps: int, method: str = "neumann", K: int = 10,
              hyper_lr: float = 0.1, hyper_optimizer: str = "adam", alpha: float | None = None,
-             lam: Tree | None = None, every: int = 0) -> tuple[Tree, optim.Params, History]:
+             lam: Tree | None = None, every: int = 0, record_lam: bool = False) -> tuple[Tree, optim.Params, History]:
     """Gradient-based hyperparameter optimisation, Lorraine 2023 Alg. 4: ``inner_steps`` warm-started steps on
     ``w``, then one step of ``hyper_optimizer`` on ``lam`` along the hypergradient; repeated ``outer_steps`` times.
-    ``every > 0`` records ``metrics(w)`` every that many outer steps."""
+    ``lam`` is the starting point (default ``problem.lam0``). ``every > 0`` records ``metrics(w)`` every that many
+    outer steps; ``record_lam`` keeps a detached copy of the hyperparameters after every outer step."""
     if not isinstance(outer_steps, int) or outer_steps < 1:
         raise ValueError(f"outer_steps must be a positive integer; got {outer_steps!r}")
     lam = _tree_like(problem.lam0, [t.detach().clone() for t in _tree_leaves(problem.lam0 if lam is None else lam)])
@@ -182,6 +184,8 @@ def optimize(problem: Bilevel, *, outer_steps: int, inner_steps: int, method: st
         with torch.no_grad():
             history.val_loss.append(float(problem.val_loss(w, lam)))
             history.train_loss.append(float(problem.train_loss(w, lam)))
+            if record_lam:
+                history.lam.append(_tree_like(lam, [t.detach().clone() for t in _tree_leaves(lam)]))
         if every and problem.metrics is not None and ((step + 1) % every == 0 or step + 1 == outer_steps):
             history.metrics.append({"step": step + 1, **problem.metrics(w)})
     return lam, w, history

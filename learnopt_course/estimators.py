@@ -121,6 +121,21 @@ class LinearControl:
             total = total - s**2 - self.cost * a**2
         return total, logp
 
+    def exact_return(self, k: float | Tensor) -> Tensor:
+        """The exact ``J(k)``, differentiable in ``k``: an independent reference for every estimator of ``dJ/dk``.
+
+        The closed loop is linear, ``s' = (1 - k) s + sigma eps + noise xi``, so the second moments obey
+        ``m_{t+1} = (1 - k)^2 m_t + sigma^2 + noise^2`` from ``m_0 = 1``, with ``E[a_t^2] = k^2 m_t + sigma^2``, and
+        ``J = -sum_t (m_{t+1} + cost E[a_t^2])``; differentiate it with autograd for the exact ``dJ/dk``.
+        """
+        k = torch.as_tensor(k, dtype=torch.float64)
+        m, total = torch.ones((), dtype=torch.float64), torch.zeros((), dtype=torch.float64)
+        for _ in range(self.T):
+            action_moment = k**2 * m + self.sigma**2
+            m = (1 - k) ** 2 * m + self.sigma**2 + self.noise**2
+            total = total - m - self.cost * action_moment
+        return total
+
     def sample_noise(self, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor, Tensor]:
         shape = (n, self.T)
         return (torch.randn(n, generator=generator, dtype=torch.float64),

@@ -119,7 +119,7 @@ def _decayed(p: Tensor, g: Tensor, hp: dict[str, Any]) -> Tensor:
 
 
 def _sgd(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
-    """Robbins & Monro (1951) / Crouther (2023) eq. 1.1.1: ``p - lr (g + wd p)``."""
+    """Robbins & Monro (1951) / Crouther (2023) eq. 1.1.2: ``p - lr (g + wd p)``."""
     return p - hp["lr"] * _decayed(p, g, hp), {}
 
 

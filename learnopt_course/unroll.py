@@ -188,8 +188,9 @@ def antithetic_es_gradient(
     f: Callable[[Tensor], Tensor], theta: Tensor, sigma: float, pairs: int, generator: torch.Generator
 ) -> Tensor:
     """Antithetic evolution-strategies estimate of the gradient of the Gaussian-smoothed ``f`` at ``theta``:
-    ``mean over eps of eps (f(theta + sigma eps) - f(theta - sigma eps)) / (2 sigma)`` (Crouther 2023, sec. 1.10;
-    Salimans et al. 2017). ``f`` may be evaluated on a batch ``[2 * pairs, dim]`` at once."""
+    ``mean over eps of eps (f(theta + sigma eps) - f(theta - sigma eps)) / (2 sigma)`` (Salimans et al. 2017;
+    Metz et al. 2021 apply it to chaotic meta-losses like Crouther 2023's toy problem, sec. 4.1). ``f`` may be
+    evaluated on a batch ``[2 * pairs, dim]`` at once."""
     if not isinstance(pairs, int) or pairs < 1:
         raise ValueError(f"pairs must be a positive integer; got {pairs!r}")
     eps = torch.randn((pairs, *theta.shape), generator=generator, dtype=theta.dtype)

@@ -1,5 +1,7 @@
 """The portability check catches a golden cell that prints a chaotic decimal, and passes a rounded verdict."""
 
+import nbformat
+
 from learnopt_course.tools import notebooks
 from learnopt_course.tools.portability import SWITCHED_KERNELS, golden_mismatches, output_text
 from learnopt_course.tools.student import make_student
@@ -46,3 +48,8 @@ def test_output_text_reads_streams_and_results_but_not_figures():
     cell = code("x", outputs=[stream("a\n"), new_output("execute_result", {"text/plain": "3"}, execution_count=1)])
     cell.outputs.append(new_output("display_data", {"text/plain": "<Figure>", "image/png": "AAAA"}))
     assert output_text(cell) == "a\n3\n"
+    # stdout and stderr are compared each on its own, as nbval does: their interleaving does not matter
+    err = nbformat.v4.new_output("stream", name="stderr", text="warning\n")
+    one = code("x", outputs=[stream("a\n"), err, stream("b\n")])
+    other = code("x", outputs=[err, stream("a\n"), stream("b\n")])
+    assert output_text(one) == output_text(other) == "a\nb\n[stderr]\nwarning\n"

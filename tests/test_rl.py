@@ -162,6 +162,34 @@ class Target(gym.Env):
         return np.zeros(1, np.float32), -float((action[0] - 0.5) ** 2), True, False, {}
 
 
+def test_test_split_is_read_only_on_request():
+    env = LRControlEnv(n_eval=100, n_test=200, episode_length=2, inner_steps=2)
+    with pytest.raises(RuntimeError, match="call reset"):
+        env.test_metrics()
+    env.reset(seed=0)
+    env.step(env.action_for(1e-3))
+    loss, acc = env.test_metrics()
+    assert math.isfinite(loss) and 0 <= acc <= 1
+    task = env.inner.task
+    assert loss == pytest.approx(task.test_metrics(env.params)[0]) and task.test_x.shape[0] == 200
+    with pytest.raises(ValueError, match="no test split; build it with n_test"):
+        _reset(LRControlEnv(n_eval=100)).test_metrics()
+    with pytest.raises(ValueError, match="n_test needs a classification task"):
+        quadratic_env(n_test=10)
+
+
+def _reset(env):
+    env.reset(seed=0)
+    return env
+
+
+def test_history_records_the_last_info_of_each_episode():
+    agent = PPO(lambda: quadratic_env(), PPOConfig(n_steps=10, batch_size=5, epochs=1, seed=0))
+    agent.learn(10)
+    assert len(agent.history) == 2
+    assert all(math.isfinite(h["val_loss"]) and "return" in h and "step" in h for h in agent.history)
+
+
 def test_ppo_learns_a_one_step_continuous_bandit():
     agent = PPO(Target, PPOConfig(n_steps=64, batch_size=32, epochs=5, lr=3e-3, normalize_obs=False, seed=0))
     before = float(agent.predict(np.zeros(1, np.float32))[0])

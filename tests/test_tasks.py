@@ -113,3 +113,19 @@ def test_few_shot_adaptation_improves_support_loss():
 def test_unknown_family():
     with pytest.raises(KeyError, match="task family must be one of"):
         make_task("cifar-resnet")
+
+
+@needs_data
+def test_test_split_comes_from_the_official_test_set_and_is_never_used_for_choices():
+    task = make_task("mnist-logreg", n_train=500, n_val=200, n_test=300)
+    assert task.test_x.shape[0] == 300 and task.test_y.shape == (300,)
+    train = {x.numpy().tobytes() for x in task.train_x}
+    assert len(train & {x.numpy().tobytes() for x in task.test_x}) <= 2
+    params = task.init_params(torch.Generator().manual_seed(0))
+    loss, acc = task.test_metrics(params)
+    assert loss == pytest.approx(float(task.loss(params, task.test_x, task.test_y)), rel=1e-6) and 0 <= acc <= 1
+    with pytest.raises(ValueError, match="has no test split; build it with n_test"):
+        make_task("mnist-logreg", n_train=500, n_val=200).test_metrics(params)
+    for bad in (0, 10001, 2.5):
+        with pytest.raises(ValueError, match=r"n_test must be an integer between 1 and 10000; got"):
+            make_task("mnist-logreg", n_train=500, n_val=200, n_test=bad)

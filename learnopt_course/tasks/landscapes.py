@@ -187,7 +187,7 @@ class NoisyGradient(Landscape):
     """Wrap a landscape so that ``gradient`` returns ``grad + sigma * N(0, I)``: a model of minibatch noise.
 
     The loss is the exact one; only the gradient an optimizer sees is noisy and unbiased (Crouther 2023,
-    eq. 1.1.2: ``E[g(x, xi)] = grad f(x)``). Noise is drawn from ``generator`` so runs are reproducible.
+    eq. 1.1.1: ``E[g(x, xi)] = grad f(x)``). Noise is drawn from ``generator`` so runs are reproducible.
     """
 
     base: Landscape = field(default_factory=Quadratic)

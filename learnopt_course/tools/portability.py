@@ -23,17 +23,21 @@ SWITCHED_KERNELS: dict[str, str] = {"ATEN_CPU_CAPABILITY": "default", "MKL_CBWR"
 
 
 def output_text(cell: NotebookNode) -> str:
-    """The text a golden cell shows: its stdout/stderr streams and the plain-text form of its results, in order."""
-    parts = []
+    """The text a golden cell shows, compared the way nbval compares it: the stdout stream, then the stderr stream
+    (each concatenated on its own, so their interleaving does not matter), then the plain text of its results."""
+    streams: dict[str, str] = {"stdout": "", "stderr": ""}
+    results = []
     for out in cell.get("outputs", []):
         kind = out.get("output_type")
         if kind == "stream":
-            parts.append(out.get("text", ""))
+            name = out.get("name", "stdout")
+            streams[name] = streams.get(name, "") + out.get("text", "")
         elif kind in ("execute_result", "display_data"):
             text = out.get("data", {}).get("text/plain")
             if text is not None and "image/png" not in out.get("data", {}):
-                parts.append(text if text.endswith("\n") else text + "\n")
-    return "".join(parts)
+                results.append(text if text.endswith("\n") else text + "\n")
+    stderr = f"[stderr]\n{streams['stderr']}" if streams["stderr"] else ""
+    return streams["stdout"] + stderr + "".join(results)
 
 
 @dataclass(frozen=True)
