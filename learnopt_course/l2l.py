@@ -465,18 +465,37 @@ BASELINES = {"SGD": ("sgd", None), "heavy ball": ("heavy_ball", 0.9), "RMSprop":
 TEST_SEEDS = (1001, 1002, 1003)  # problems that score; recipes were chosen on 2001-2010, snapshots on 3001-...
 
 
-def final_loss(problem: Problem, steps: int, optimizer: str, lr: float, momentum: float | None = None) -> float:
-    """:meth:`Problem.final` after ``steps`` steps of a functional hand-designed optimizer on ``problem`` (``inf`` if
-    it diverged)."""
+def _run_baseline(problem: Problem, steps: int, optimizer: str, lr: float,
+                  momentum: float | None = None) -> tuple[Tensor, Tensor]:
+    """``steps`` steps of a functional hand-designed optimizer: the losses ``f(theta_0), ..., f(theta_{steps-1})``
+    of the minibatches it trained on, and the final ``theta``."""
     from . import optim
 
     hp = {"lr": lr} | ({"momentum": momentum} if momentum is not None else {})
     theta, state = problem.theta0.detach(), optim.get(optimizer).init(problem.theta0)
+    losses = []
     for t in range(steps):
         leaf = theta.requires_grad_(True)
-        (g,) = torch.autograd.grad(problem.loss(leaf, t), leaf)
+        value = problem.loss(leaf, t)
+        (g,) = torch.autograd.grad(value, leaf)
+        losses.append(value.detach())
         theta, state = optim.get(optimizer).step(leaf.detach(), g, state, hp)
-    return problem.final(theta, steps)
+    return torch.stack(losses) if losses else torch.empty(0), theta
+
+
+def final_loss(problem: Problem, steps: int, optimizer: str, lr: float, momentum: float | None = None) -> float:
+    """:meth:`Problem.final` after ``steps`` steps of a functional hand-designed optimizer on ``problem`` (``inf`` if
+    it diverged)."""
+    return problem.final(_run_baseline(problem, steps, optimizer, lr, momentum)[1], steps)
+
+
+def baseline_losses(problem: Problem, steps: int, optimizer: str, lr: float, momentum: float | None = None) -> Tensor:
+    """The minibatch losses ``f(theta_0), ..., f(theta_steps)`` along a hand-designed optimizer's run: the same
+    curve :func:`run_learned` returns for the learned optimizer, for plotting the two side by side."""
+    losses, theta = _run_baseline(problem, steps, optimizer, lr, momentum)
+    with torch.no_grad():
+        last = problem.loss(theta, steps).detach()
+    return torch.cat([losses, last.reshape(1)])
 
 
 def tune_baseline(sample: Callable[[torch.Generator], Problem], steps: int, optimizer: str, grid: list[float],

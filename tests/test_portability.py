@@ -53,3 +53,19 @@ def test_output_text_reads_streams_and_results_but_not_figures():
     one = code("x", outputs=[stream("a\n"), err, stream("b\n")])
     other = code("x", outputs=[err, stream("a\n"), stream("b\n")])
     assert output_text(one) == output_text(other) == "a\nb\n[stderr]\nwarning\n"
+
+
+def test_refresh_refuses_a_golden_cell_that_depends_on_the_kernels(tmp_path, capsys):
+    from learnopt_course.tools import cli
+
+    path = tmp_path / "chaos.ipynb"
+    nb = notebook(code(CHAOS), code("print(f'state sum {float(h.sum()):.4f}')", "nbval-check-output"))
+    notebooks.write(nb, path)
+    assert cli.main(["refresh", str(path), "--timeout", "120"]) == 1
+    out = capsys.readouterr().out
+    assert "golden cells print other text under" in out and "not written" in out and "golden cell 2" in out
+    assert notebooks.read(path).cells[1].outputs == []  # nothing was written
+    nb.cells[1] = code("print('bounded by 1.5:', bool(h.abs().max() <= 1.5))", "nbval-check-output")
+    notebooks.write(nb, path)
+    assert cli.main(["refresh", str(path), "--timeout", "120"]) == 0
+    assert output_text(notebooks.read(path).cells[1]) == "bounded by 1.5: True\n"

@@ -9,7 +9,8 @@ its work still fails everywhere. ``LEARNOPT_MACHINE_FACTOR`` overrides the measu
 whose load varies). The time counted is the sum of every phase of every cell (kernel start included); the last cell
 of a notebook over budget is failed with a message naming the notebook, its time, the factor and its budget. Times
 are also reported in reference seconds (time / factor), which are comparable across machines. At
-``LEARNOPT_SCALE=full`` budgets are not enforced.
+``LEARNOPT_SCALE=full`` budgets are not enforced. Under pytest-xdist each worker measures its own factor and
+enforces the budgets of the notebooks it runs; the controller gathers their times for the report.
 """
 
 from __future__ import annotations
@@ -105,6 +106,7 @@ class NotebookBudget:
         self.last_item: dict[str, str] = {}
         self.budgets: dict[str, float] = {}
         self.factor: float | None = None
+        self.factors: dict[str, float] = {}  # per notebook, as reported by the xdist worker that ran it
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
@@ -134,17 +136,34 @@ class NotebookBudget:
                 "default scale lighter or move work behind LEARNOPT_SCALE=full"
             )
 
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:  # an xdist worker: hand the times to the controller
+            workeroutput["learnopt_notebook_times"] = json.dumps(
+                {path: [spent, self.budgets.get(path, DEFAULT_BUDGET_S), self.factor or 1.0]
+                 for path, spent in self.times.items()}
+            )
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node, error) -> None:
+        """The xdist controller: collect a finished worker's notebook times (and that worker's machine factor)."""
+        text = getattr(node, "workeroutput", {}).get("learnopt_notebook_times")
+        for path, (spent, budget, factor) in json.loads(text or "{}").items():
+            self.times[path] += spent
+            self.budgets[path] = budget
+            self.factors[path] = factor
+
     def pytest_terminal_summary(self, terminalreporter) -> None:
         if not self.times:
             return
-        factor = self.factor or 1.0
         terminalreporter.section("notebook times")
+        factors = sorted({round(self.factors.get(p, self.factor or 1.0), 2) for p in self.times})
         terminalreporter.write_line(
-            f"machine factor {factor:.2f} (reference workload time here / on the reference machine); "
-            "times in reference seconds = seconds / factor"
+            f"machine factor {', '.join(f'{f:.2f}' for f in factors)} (reference workload time here / on the reference "
+            "machine, per test process); times in reference seconds = seconds / factor"
         )
         for path, spent in sorted(self.times.items()):
-            budget = self.budgets.get(path, DEFAULT_BUDGET_S)
+            budget, factor = self.budgets.get(path, DEFAULT_BUDGET_S), self.factors.get(path, self.factor or 1.0)
             terminalreporter.write_line(
                 f"{Path(path).name}: {spent:.1f} s = {spent / factor:.1f} reference s (budget {budget:.0f})"
             )
