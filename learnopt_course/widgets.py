@@ -23,30 +23,31 @@ def static_widgets() -> bool:
     return os.environ.get("LEARNOPT_STATIC_WIDGETS", "").strip().lower() not in {"", "0", "false", "no"}
 
 
-def interactive(controls: dict, rows: list[list[str]], figure: Callable[[dict], object]):
+def interactive(controls: dict, rows: list[list[str]], figure: Callable[[dict], object],
+                alt: Callable[[dict], str]):
     """The one mechanism behind every explorer: lay ``controls`` out in ``rows`` (lists of names), and redraw
-    ``figure(values)`` into an output area whenever a control changes. Returns the VBox, with ``.controls`` and a
-    ``.renders`` counter (used by the tests)."""
+    ``figure(values)`` into an output area whenever a control changes, as an image whose alt text ``alt(values)``
+    describes the current view (the control values included) for screen readers. Returns the VBox, with
+    ``.controls``, a ``.renders`` counter and ``.alt``, the current alt text (used by the tests)."""
     import ipywidgets as w
-    import matplotlib.pyplot as plt
-    from IPython.display import display
 
     if static_widgets():
         # headless execution (tests, grading): draw the default view once, without an Output widget capturing it;
         # nbclient can hang forever on output-widget messages (jupyter/nbclient#312)
-        fig = figure({name: control.value for name, control in controls.items()})
-        plotting.show(fig, alt="The explorer's default view (interactive controls appear in JupyterLab).")
+        values = {name: control.value for name, control in controls.items()}
+        plotting.show(figure(values), alt=alt(values) + " (The explorer's default view; its controls appear in "
+                      "JupyterLab.)")
         return None
     out = w.Output()
     box = w.VBox([w.HBox([controls[name] for name in row]) for row in rows] + [out])
     box.renders = 0
 
     def render(_change=None) -> None:
+        values = {name: control.value for name, control in controls.items()}
+        box.alt = alt(values)
         with out:
             out.clear_output(wait=True)
-            fig = figure({name: control.value for name, control in controls.items()})
-            display(fig)
-            plt.close(fig)
+            plotting.show(figure(values), alt=box.alt)
         box.renders += 1
 
     for control in controls.values():
@@ -110,7 +111,10 @@ def explorer(steps: int = 60):
         "sigma": w.FloatSlider(value=0.0, min=0.0, max=2.0, step=0.05, description="noise std"),
     }
     return interactive(controls, [["landscape", "optimizer"], ["log_lr", "momentum", "sigma"]], lambda v: explorer_figure(
-        v["landscape"], v["optimizer"], 10 ** v["log_lr"], v["momentum"], v["sigma"], steps))
+        v["landscape"], v["optimizer"], 10 ** v["log_lr"], v["momentum"], v["sigma"], steps), lambda v: (
+        f"Left: contour plot of the {v['landscape']} landscape with the path of {v['optimizer']} over {steps} steps "
+        f"(learning rate {10 ** v['log_lr']:.3g}, momentum {v['momentum']:.2f}, gradient noise {v['sigma']:.2f}). "
+        "Right: its loss gap per iteration on a log axis."))
 
 
 def toy_meta_figure(log_lr: float, momentum: float = 0.9, steps: int = 50, sigma: float = 0.0, width: float = 0.3,
@@ -158,7 +162,10 @@ def toy_meta_explorer():
         "steps": w.IntSlider(value=50, min=5, max=100, step=5, description="steps T"),
         "sigma": w.FloatSlider(value=0.0, min=0.0, max=0.3, step=0.01, description="ES sigma"),
     }
-    return interactive(controls, [["log_lr", "momentum"], ["steps", "sigma"]], lambda v: toy_meta_figure(**v))
+    return interactive(controls, [["log_lr", "momentum"], ["steps", "sigma"]], lambda v: toy_meta_figure(**v), lambda v: (
+        f"The toy outer loss against the learning rate (momentum {v['momentum']:.2f}, {v['steps']} steps), with the "
+        f"tangent line of the exact hypergradient at learning rate {10 ** v['log_lr']:.3g}"
+        + (f" and the Gaussian-smoothed loss that ES descends (sigma {v['sigma']:.2f})." if v["sigma"] > 0 else ".")))
 
 
 def pendulum_figure(control_cost: float = 0.01, T: int = 20, iterations: int = 100, lr: float = 0.5):
@@ -197,7 +204,9 @@ def pendulum_explorer():
         "T": w.IntSlider(value=20, min=5, max=60, step=5, description="horizon T"),
         "iterations": w.IntSlider(value=100, min=0, max=300, step=25, description="GD steps"),
     }
-    return interactive(controls, [["control_cost", "T", "iterations"]], lambda v: pendulum_figure(**v))
+    return interactive(controls, [["control_cost", "T", "iterations"]], lambda v: pendulum_figure(**v), lambda v: (
+        f"Left: pendulum angle over {v['T']} steps of 0.1 s without torque and after {v['iterations']} steps of "
+        f"gradient descent on adjoint gradients (torque cost {v['control_cost']:.3g}). Right: the optimised torques."))
 
 
 ESTIMATOR_FUNCTIONS = {
@@ -241,7 +250,10 @@ def estimator_explorer():
         "sigma": w.FloatSlider(value=1.0, min=0.1, max=3.0, step=0.1, description="sigma"),
         "baseline": w.Checkbox(value=False, description="leave-one-out baseline"),
     }
-    return interactive(controls, [["function", "baseline"], ["mu", "sigma"]], lambda v: estimator_figure(**v))
+    return interactive(controls, [["function", "baseline"], ["mu", "sigma"]], lambda v: estimator_figure(**v), lambda v: (
+        f"Overlaid histograms of per-sample score-function and pathwise estimates of dE[f]/dmu for f(x) = "
+        f"{v['function']}, x ~ N({v['mu']:.1f}, {v['sigma']:.1f}^2)"
+        + (", the score function with a leave-one-out baseline." if v["baseline"] else ".")))
 
 
 def learned_rule_figure(name: str = "l2l-quadratic", steps: int = 10, log10_grad: float = -1.0):
@@ -279,7 +291,10 @@ def learned_rule_explorer(name: str = "l2l-quadratic"):
         "log10_grad": w.FloatSlider(value=-1.0, min=-6.0, max=2.0, step=0.25, description="log10 |g|"),
         "steps": w.IntSlider(value=10, min=1, max=50, step=1, description="steps"),
     }
-    return interactive(controls, [["log10_grad", "steps"]], lambda v: learned_rule_figure(name, **v))
+    return interactive(controls, [["log10_grad", "steps"]], lambda v: learned_rule_figure(name, **v), lambda v: (
+        f"Left: the update the learned optimizer {name} takes at each of {v['steps']} steps when one coordinate is fed "
+        f"the same gradient, +{10 ** v['log10_grad']:.3g} or -{10 ** v['log10_grad']:.3g}, again and again. Right: the "
+        "size of its first step against the size of the gradient, on log axes."))
 
 
 def neumann_figure(log_decay: float = -4.0, alpha_fraction: float = 1.0, K: int = 30):
@@ -326,7 +341,11 @@ def neumann_explorer():
         "alpha_fraction": w.FloatSlider(value=1.0, min=0.1, max=2.2, step=0.1, description="alpha x lam_max"),
         "K": w.IntSlider(value=30, min=1, max=200, step=1, description="K"),
     }
-    return interactive(controls, [["log_decay", "alpha_fraction", "K"]], lambda v: neumann_figure(**v))
+    return interactive(controls, [["log_decay", "alpha_fraction", "K"]], lambda v: neumann_figure(**v), lambda v: (
+        f"Left: relative error of H^-1 v for the Neumann series (step {v['alpha_fraction']:.1f} / lambda_max) and for "
+        f"conjugate gradients against the number of Hessian-vector products, up to K = {v['K']}, at log decay "
+        f"{v['log_decay']:.1f}, on a log axis. Right: per eigendirection, the factor |1 - alpha lambda_i|^K that K "
+        "Neumann terms leave unresolved."))
 
 
 def schedule_figure(log10_lr_start: float = -1.0, log10_lr_end: float = -2.0, seed: int = 0):
@@ -378,4 +397,7 @@ def schedule_explorer():
         "log10_lr_end": w.FloatSlider(value=-2.0, min=-3.0, max=1.0, step=0.25, description="log10 lr end"),
         "seed": w.IntSlider(value=0, min=0, max=9, description="problem seed"),
     }
-    return interactive(controls, [["log10_lr_start", "log10_lr_end", "seed"]], lambda v: schedule_figure(**v))
+    return interactive(controls, [["log10_lr_start", "log10_lr_end", "seed"]], lambda v: schedule_figure(**v), lambda v: (
+        f"The learning rates and the validation loss per step on least-squares problem {v['seed']}: the log-linear "
+        f"schedule from {10 ** v['log10_lr_start']:.3g} to {10 ** v['log10_lr_end']:.3g} against the best constant "
+        "rate of a 13-point grid."))

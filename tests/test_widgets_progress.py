@@ -169,3 +169,16 @@ def test_explorer_rerenders_when_a_control_moves(live_widgets, make, control, va
     before = box.renders
     box.controls[control].value = value
     assert box.renders == before + 1
+
+
+def test_every_explorer_describes_its_current_view_in_alt_text(live_widgets):
+    """Live explorers draw an image whose alt text names the view and follows the controls."""
+    from learnopt_course import widgets
+
+    box = widgets.explorer(steps=5)
+    assert "quadratic" in box.alt and "heavy_ball" in box.alt
+    box.controls["landscape"].value = "rosenbrock"
+    assert "rosenbrock" in box.alt
+    box = widgets.estimator_explorer()
+    box.controls["baseline"].value = True
+    assert "leave-one-out baseline" in box.alt
