@@ -26,7 +26,7 @@ import pytest
 
 DEFAULT_BUDGET_S = 90.0
 # median time of reference_workload() on the reference machine (AMD EPYC, AVX2 kernels, one thread, idle)
-REFERENCE_S = 0.17
+REFERENCE_S = 0.12
 FACTOR_BOUNDS = (0.25, 20.0)
 
 
