@@ -89,8 +89,8 @@ def test_budget_metadata(tmp_path):
     notebooks.write(nb, tmp_path / "a.ipynb")
     assert notebook_budget(tmp_path / "a.ipynb") == 12.0
     assert notebook_budget(tmp_path / "missing.ipynb") == 90.0
-    # budgets are reference seconds; none may exceed three minutes (the whole suite must stay well under 20)
-    assert all(notebook_budget(p) <= 180 for p in (ROOT / "solutions").glob("*.ipynb"))
+    # budgets are reference seconds; none may exceed 200 (the whole suite must stay well under 20 minutes)
+    assert all(notebook_budget(p) <= 200 for p in (ROOT / "solutions").glob("*.ipynb"))
 
 
 def test_budget_scales_with_the_machine():

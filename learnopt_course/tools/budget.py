@@ -1,12 +1,13 @@
 """A pytest plugin that enforces a wall-clock budget per notebook run under nbval, scaled to the machine.
 
 Each notebook's budget is ``metadata.learnopt.budget_s`` (default 90 s), in seconds **on the reference machine**
-(the 2-core x86 machine the course's CI runs on). Before the first notebook runs, the plugin times a fixed reference
+(the 2-core x86 machine the course's CI runs on). Before and after each notebook, the plugin times a fixed reference
 workload (:func:`reference_workload`: 300 training steps of the MNIST-sized MLP 784-20-10 on one thread, the kind of
 work the lessons do) and divides by the time it takes on the reference machine (:data:`REFERENCE_S`): that
 *machine factor* scales every budget, so a laptop 2.5x slower gets 2.5x the seconds, while a notebook that doubles
 its work still fails everywhere. ``LEARNOPT_MACHINE_FACTOR`` overrides the measurement (for example on a machine
-whose load varies). The time counted is the sum of every phase of every cell (kernel start included); the last cell
+whose load varies); each notebook's factor is the mean of the measurements just before its first cell and just
+after its last, so a shared machine's changing load is followed. The time counted is the sum of every phase of every cell (kernel start included); the last cell
 of a notebook over budget is failed with a message naming the notebook, its time, the factor and its budget. Times
 are also reported in reference seconds (time / factor), which are comparable across machines. At
 ``LEARNOPT_SCALE=full`` budgets are not enforced. Under pytest-xdist each worker measures its own factor and
@@ -65,7 +66,7 @@ def measure_machine_factor(repeats: int = 5) -> float:
     return statistics.median(times) / REFERENCE_S
 
 
-def machine_factor() -> float:
+def machine_factor(repeats: int = 5) -> float:
     """``LEARNOPT_MACHINE_FACTOR`` if set (a positive number), else :func:`measure_machine_factor`, clamped."""
     text = os.environ.get("LEARNOPT_MACHINE_FACTOR")
     if text is not None:
@@ -77,7 +78,7 @@ def machine_factor() -> float:
             raise ValueError(f"LEARNOPT_MACHINE_FACTOR must be a positive number; got {text!r}")
         return value
     low, high = FACTOR_BOUNDS
-    return min(max(measure_machine_factor(), low), high)
+    return min(max(measure_machine_factor(repeats), low), high)
 
 
 def over_budget(spent_s: float, budget_s: float, factor: float) -> bool:
@@ -106,16 +107,26 @@ class NotebookBudget:
         self.last_item: dict[str, str] = {}
         self.budgets: dict[str, float] = {}
         self.factor: float | None = None
-        self.factors: dict[str, float] = {}  # per notebook, as reported by the xdist worker that ran it
+        self.samples: dict[str, list[float]] = {}
+        self.factors: dict[str, float] = {}  # per notebook: the mean of the factors measured before and after it
+        self.paths: dict[str, str] = {}  # node id -> notebook path
 
     def pytest_collection_modifyitems(self, items: list[pytest.Item]) -> None:
         for item in items:
             if _is_notebook_item(item):
                 path = str(item.path)
                 self.last_item[path] = item.nodeid
+                self.paths[item.nodeid] = path
                 self.budgets.setdefault(path, notebook_budget(path))
         if self.last_item and self.factor is None:
             self.factor = machine_factor()  # timed now, before any kernel competes for the cores
+
+    def pytest_runtest_logstart(self, nodeid: str, location) -> None:
+        """Before a notebook's first cell (outside every timed phase): measure the machine's speed now, so that a
+        shared machine's changing load is seen per notebook, not only once at the start of the run."""
+        path = self.paths.get(nodeid)
+        if path is not None and path not in self.samples:
+            self.samples[path] = [machine_factor(repeats=3)]
 
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo):
@@ -127,7 +138,11 @@ class NotebookBudget:
         report = outcome.get_result()
         if call.when != "call" or self.last_item.get(path) != item.nodeid or not self.enforce:
             return
-        spent, budget, factor = self.times[path], self.budgets.get(path, DEFAULT_BUDGET_S), self.factor or 1.0
+        # after the last cell (its duration is already counted): measure again; the notebook's factor is the mean
+        samples = self.samples.setdefault(path, [self.factor or 1.0])
+        samples.append(machine_factor(repeats=3))
+        self.factors[path] = factor = statistics.fmean(samples)
+        spent, budget = self.times[path], self.budgets.get(path, DEFAULT_BUDGET_S)
         if over_budget(spent, budget, factor) and report.outcome == "passed":
             report.outcome = "failed"
             report.longrepr = (
@@ -140,7 +155,7 @@ class NotebookBudget:
         workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: hand the times to the controller
             workeroutput["learnopt_notebook_times"] = json.dumps(
-                {path: [spent, self.budgets.get(path, DEFAULT_BUDGET_S), self.factor or 1.0]
+                {path: [spent, self.budgets.get(path, DEFAULT_BUDGET_S), self.factors.get(path, self.factor or 1.0)]
                  for path, spent in self.times.items()}
             )
 
