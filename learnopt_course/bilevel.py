@@ -73,7 +73,7 @@ def inner_solve(problem: Bilevel, lam: Tree, w: optim.Params | None = None, step
     opt, hp = optim.get("sgd"), {"lr": step_size(problem, lam) if lr is None else lr}
     state = opt.init(w)
     for _ in range(steps):
-        g, _ = unroll._inner_grad(lambda ww, t: problem.train_loss(ww, lam), w, 0, track=False)
+        g, _, _ = unroll._inner_grad(lambda ww, t: problem.train_loss(ww, lam), w, 0, track=False)
         w, state = opt.step(w, optim._detached(g), state, hp)
     return w
 

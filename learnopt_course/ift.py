@@ -100,18 +100,27 @@ def conjugate_gradient(H: HessianOperator, v: Tensor, iterations: int, tol: floa
     """``iterations`` steps of conjugate gradient on ``H x = v`` from ``x = 0`` (H symmetric positive definite).
 
     Stops early once the residual is below ``tol * |v|``, or when a direction has no positive curvature (then H is
-    not positive definite along it, or float rounding has taken over): the iterate so far is returned."""
+    not positive definite along it, or float rounding has taken over): the iterate so far is returned. That is
+    said with a ``RuntimeWarning`` when it happens at the first step (the solve returns 0, so a hypergradient would
+    silently reduce to its direct term) or when the curvature is not finite."""
+    import warnings
+
     x = torch.zeros_like(v)
     r = v.clone()
     p = r.clone()
     rs = r @ r
     stop = (tol * v.norm()) ** 2
-    for _ in range(iterations):
+    for k in range(iterations):
         if rs <= stop:
             break
         Hp = H(p)
         curvature = p @ Hp
         if not torch.isfinite(curvature) or curvature <= 0:
+            if k == 0 or not torch.isfinite(curvature):
+                warnings.warn(f"conjugate_gradient stopped at step {k}: curvature p.Hp = {float(curvature):.3g} "
+                              "(H is not positive definite along p, e.g. a non-convex inner problem away from a "
+                              "minimum); the solution returned is the iterate so far"
+                              + (" (zero)" if k == 0 else ""), RuntimeWarning, stacklevel=2)
             break
         step = rs / curvature
         x = x + step * p

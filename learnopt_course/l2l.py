@@ -259,7 +259,9 @@ def unroll_slice(net: CoordinateLSTM, problem: Problem, theta: Tensor, state: St
         update, state = net(g, state)
         theta = theta + update
         value = problem.loss(theta, start + k + 1)
-        meta_loss = meta_loss + (k + 1 if weights == "linear" else 1) * (value.log() if log_loss else value)
+        # the log of a loss that underflows to 0 would be -inf: clamp it at a tiny positive value
+        meta_loss = meta_loss + (k + 1 if weights == "linear" else 1) * (value.clamp_min(1e-30).log() if log_loss
+                                                                         else value)
     return meta_loss, theta, state
 
 
@@ -284,18 +286,26 @@ def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Pr
     problems) and ``config.validate_every = k``, the network is scored before training and after every k-th run, and
     the best-scoring weights are restored at the end: early stopping on held-out problems, the protocol that turns
     the large seed-to-seed spread of meta-training (Schröter 2022, sec. 5.4) into a choice made without the test set.
+
+    Non-finite guard: a slice whose meta-loss or meta-gradient is not finite (a diverged inner run) is not applied;
+    that run stops there (its history entry is ``inf``), and a warning counts the skipped updates at the end.
     """
+    import warnings
+
     from .progress import progress
 
     if config.validate_every and validate is None:
         raise ValueError("config.validate_every > 0 needs a validate function (net -> score, lower is better)")
+    if not any(p.requires_grad for p in net.parameters()):
+        raise ValueError("net has no parameter that requires grad (was it frozen, e.g. by requires_grad_(False)?); "
+                         "meta_train would change nothing")
     meta_opt = torch.optim.Adam(net.parameters(), lr=config.meta_lr)
     slices = math.ceil(config.steps / config.unroll)
     total_updates = config.runs * slices
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(meta_opt, T_max=total_updates)
                  if config.schedule == "cosine" else None)
     best = (validate(net), copy.deepcopy(net.state_dict())) if config.validate_every else None
-    history = []
+    history, skipped = [], 0
     for run in progress(range(config.runs), desc="meta-training"):
         problem = make_problem(generator)
         theta, state = problem.theta0.detach(), net.init_state(problem.theta0.numel())
@@ -305,7 +315,15 @@ def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Pr
             meta_loss, theta, state = unroll_slice(net, problem, theta, state, start, length, config.second_order,
                                                    config.weights, config.log_loss)
             meta_opt.zero_grad()
-            meta_loss.backward()
+            finite = bool(torch.isfinite(meta_loss))
+            if finite:
+                meta_loss.backward()
+                finite = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in net.parameters())
+            if not finite:
+                meta_opt.zero_grad()
+                skipped += 1
+                total = math.inf
+                break
             _normalize_(net, config.normalize)
             meta_opt.step()
             if scheduler is not None:
@@ -321,6 +339,9 @@ def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Pr
                 best = (score, copy.deepcopy(net.state_dict()))
     if best is not None:
         net.load_state_dict(best[1])
+    if skipped:
+        warnings.warn(f"meta_train skipped {skipped} non-finite meta-updates (diverged inner runs); those runs stopped "
+                      "early and are inf in the history", RuntimeWarning, stacklevel=2)
     return history
 
 
@@ -368,11 +389,12 @@ def response_to_constant_gradient(net: CoordinateLSTM, gradients: Tensor, steps:
 class LearnedOptimizer(PerTensorOptimizer):
     """A trained :class:`CoordinateLSTM` as a ``torch.optim.Optimizer``: ``loss.backward(); opt.step()``.
 
-    Each parameter tensor keeps its own per-coordinate LSTM state; the network's weights are frozen."""
+    Each parameter tensor keeps its own per-coordinate LSTM state. The optimizer runs a frozen *copy* of ``net``:
+    the caller's network is left as it was (still trainable by :func:`meta_train`)."""
 
     def __init__(self, params, net: CoordinateLSTM) -> None:
         super().__init__(params, {})
-        self.net = net.eval().requires_grad_(False)
+        self.net = copy.deepcopy(net).eval().requires_grad_(False)
 
     def update(self, p: Tensor, state: dict, group: dict) -> None:
         dtype = self.net.cells[0].weight_ih.dtype

@@ -220,7 +220,9 @@ def minimize(
                                  for k, v in _as_dict(params, "params").items()})
     for t in range(steps + 1):
         if not differentiable:
-            current = _detached(current)
+            # without the graph, neither the parameters nor the optimizer's slots may carry one forward (a weight
+            # decay makes the slots depend on the previous leaf: O(T P) memory in a loop meant to be graph-free)
+            current, state = _detached(current), detach_state(state)
         needs_grad = grad_fn is None
         if needs_grad and not differentiable:
             current = _with_grad(current)
@@ -241,6 +243,11 @@ def minimize(
 
 def _detached(tree: Params) -> Params:
     return _like(tree, {k: v.detach() for k, v in _as_dict(tree, "params").items()})
+
+
+def detach_state(state: State) -> State:
+    """A copy of an optimizer state with every slot detached from the autograd graph (same values)."""
+    return {"t": state["t"], "slots": {k: {s: v.detach() for s, v in slots.items()} for k, slots in state["slots"].items()}}
 
 
 def _with_grad(tree: Params) -> Params:

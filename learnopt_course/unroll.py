@@ -31,20 +31,18 @@ HyperSchedule = Union[Mapping[str, object], Callable[[int], Mapping[str, object]
 META_LOSSES = ("final", "mean")
 
 
-def _inner_grad(inner_loss: InnerLoss, w: optim.Params, t: int, track: bool = True) -> optim.Params:
-    """Gradient of ``inner_loss(w, t)`` with respect to ``w``; with ``track`` it stays on the graph (second-order
-    terms included), else it is a plain tensor."""
+def _inner_grad(inner_loss: InnerLoss, w: optim.Params, t: int,
+                track: bool = True) -> tuple[optim.Params, optim.Params, Tensor]:
+    """Gradient of ``inner_loss(w, t)`` with respect to ``w``, the tree it was taken at, and the loss itself (so a
+    caller never evaluates it twice, which would also draw a second minibatch from a stateful sampler). With
+    ``track`` the gradient stays on the graph (second-order terms included), else it is a plain tensor."""
     tensors = optim._as_dict(w, "params")
     with torch.enable_grad():
         tensors = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in tensors.items()}
         tree = optim._like(w, tensors)
         loss = inner_loss(tree, t)
         grads = torch.autograd.grad(loss, list(tensors.values()), create_graph=track)
-    return optim._like(w, dict(zip(tensors, grads))), tree
-
-
-def _detach_state(state: optim.State) -> optim.State:
-    return {"t": state["t"], "slots": {k: {s: v.detach() for s, v in slots.items()} for k, slots in state["slots"].items()}}
+    return optim._like(w, dict(zip(tensors, grads))), tree, loss
 
 
 def unrolled_loss(
@@ -80,10 +78,10 @@ def unrolled_loss(
     for t in range(steps):
         track = truncate is None or t >= steps - truncate
         if truncate is not None and t == steps - truncate:
-            w, state = optim._detached(w), _detach_state(state)
-        g, w = _inner_grad(inner_loss, w, t, track)
+            w, state = optim._detached(w), optim.detach_state(state)
+        g, w, loss = _inner_grad(inner_loss, w, t, track)
         if meta == "mean":
-            losses.append(inner_loss(w, t) if track else inner_loss(w, t).detach())
+            losses.append(loss if track else loss.detach())
         if track:
             w, state = opt.step(w, g, state, schedule(t))
         else:  # before the truncation window nothing is recorded for the backward pass

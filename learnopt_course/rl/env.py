@@ -170,6 +170,7 @@ class LRControlEnv(gym.Env):
         self.val_loss, self.val_acc = self.inner.evaluate(self.params)
         self.train_loss, self.grad_norm, self.grad_cos = self.val_loss, 1.0, 0.0
         self.last_u = np.zeros(self.action_space.shape, dtype=np.float64)
+        self.last_grads, self.finished = None, False
         self.obs = self._observe()
         return self.obs, {"val_loss": self.val_loss, "val_acc": self.val_acc}
 
@@ -190,10 +191,13 @@ class LRControlEnv(gym.Env):
     def step(self, action: Any):
         if not hasattr(self, "params"):
             raise RuntimeError("call reset() before step()")
+        if self.finished:
+            raise RuntimeError(f"the episode has ended (after {self.t} steps); call reset() before step()")
         u = self._check_action(action)
         lrs = self.learning_rates(u)
         hp = {"lr": float(lrs[0])} if self.groups == "global" else {"lr": dict(zip(self.names, map(float, lrs)))}
-        losses, grads, previous = [], None, None
+        # the previous chunk's last gradient starts the comparison, so the cosine is defined even with inner_steps=1
+        losses, grads, previous = [], self.last_grads, None
         for _ in range(self.inner_steps):
             leaves = {k: v.detach().requires_grad_(True) for k, v in self.params.items()}
             loss = self.inner.batch_loss(leaves, self.generator)
@@ -214,6 +218,7 @@ class LRControlEnv(gym.Env):
         self.t += 1
         self.train_loss = sum(losses) / len(losses)
         done = self.t >= self.episode_length
+        self.last_grads, self.finished = grads, done
         r = reward(self.reward_kind, self.val_loss, val_loss, val_acc, done)
         self.val_loss, self.val_acc, self.last_u = val_loss, val_acc, u
         self.obs = self._observe()
@@ -230,6 +235,7 @@ class LRControlEnv(gym.Env):
 
     def _diverged(self, lrs: np.ndarray):
         self.t += 1
+        self.finished = True
         info = {"lr": lrs, "val_loss": math.inf, "val_acc": self.val_acc, "train_loss": math.inf, "diverged": True}
         return self.obs, self.divergence_penalty, True, False, info
 
