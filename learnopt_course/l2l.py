@@ -20,7 +20,6 @@ import hashlib
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -416,18 +415,12 @@ def sha256(path: Path) -> str:
 def save_checkpoint(net: CoordinateLSTM, path: str | os.PathLike, info: dict | None = None) -> str:
     """Write ``net`` (config + weights + ``info``) to ``path`` atomically (temporary file, then rename); returns
     the file's sha256."""
+    from .core import atomic_path
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"config": asdict(net.config), "state_dict": net.state_dict(), "info": info or {}}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared
-        Path(tmp).replace(path)
-    finally:
-        if Path(tmp).exists():
-            Path(tmp).unlink()
     return sha256(path)
 
 

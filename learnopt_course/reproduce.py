@@ -141,13 +141,13 @@ def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = Fal
     return {**info, "path": str(path), "sha256": digest, "history": history}
 
 
-def _record(name: str, filename: str, digest: str, info: dict) -> None:
-    manifest_path = l2l.CHECKPOINT_DIR / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
-    manifest[name] = {"file": filename, "sha256": digest, "command": f"learnopt reproduce {name}", "info": info}
-    fd, tmp = tempfile.mkstemp(prefix=".manifest.", dir=manifest_path.parent)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-        handle.write("\n")
-    os.chmod(tmp, 0o644)
-    Path(tmp).replace(manifest_path)
+def _record(name: str, filename: str, digest: str, info: dict, manifest_path: Path | None = None) -> None:
+    """Set ``name``'s entry in the checkpoint manifest: a locked read-modify-write (two ``learnopt reproduce`` runs
+    in parallel both land) written atomically."""
+    from .core import atomic_write_text, file_lock
+
+    manifest_path = manifest_path or l2l.CHECKPOINT_DIR / "manifest.json"
+    with file_lock(manifest_path):
+        manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+        manifest[name] = {"file": filename, "sha256": digest, "command": f"learnopt reproduce {name}", "info": info}
+        atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")

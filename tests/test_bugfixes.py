@@ -109,3 +109,56 @@ def test_env_refuses_a_step_after_the_episode_and_tracks_the_cosine_across_chunk
     env.reset(seed=1)
     env.step(env.action_for(0.01))  # a new episode starts afresh
     assert env.grad_cos == 0.0
+
+
+def test_atomic_path_leaves_the_target_untouched_and_nothing_behind_on_error(tmp_path):
+    from learnopt_course.core import atomic_path, atomic_write_text
+
+    target = tmp_path / "data.txt"
+    atomic_write_text(target, "first")
+    with pytest.raises(RuntimeError, match="disk full"):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half-writ")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "first" and sorted(p.name for p in tmp_path.iterdir()) == ["data.txt"]
+    atomic_write_text(target, "second")
+    assert target.read_text() == "second" and (target.stat().st_mode & 0o777) == 0o644
+
+
+def test_parallel_manifest_updates_all_land(tmp_path):
+    import json
+    import threading
+
+    from learnopt_course.reproduce import _record
+
+    manifest = tmp_path / "manifest.json"
+    threads = [threading.Thread(target=_record, args=(f"net{i}", f"net{i}.pt", "0" * 64, {}, manifest)) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(json.loads(manifest.read_text())) == sorted(f"net{i}" for i in range(16))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json", "manifest.json.lock"]
+
+
+def test_an_unwritable_omniglot_cache_warns_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    from learnopt_course.data import omniglot
+
+    images = torch.zeros(2, 1, 4, 4)
+    monkeypatch.setattr(omniglot, "_decode", lambda listing, size: images)
+    monkeypatch.setattr(omniglot, "_fingerprint", lambda listing, size: "x")
+
+    def failing_save(obj, path):
+        open(path, "wb").write(b"partial")
+        raise RuntimeError("PytorchStreamWriter failed writing file data")
+
+    monkeypatch.setattr(omniglot.torch, "save", failing_save)
+    with pytest.warns(RuntimeWarning, match="could not write the Omniglot cache"):
+        out = omniglot._cached_decode([], 4, "background", tmp_path)
+    assert out is images and list(tmp_path.iterdir()) == []
+    (tmp_path / "omniglot_background_4_x.pt").write_bytes(b"not a tensor file")
+    monkeypatch.undo()
+    monkeypatch.setattr(omniglot, "_decode", lambda listing, size: images)
+    monkeypatch.setattr(omniglot, "_fingerprint", lambda listing, size: "x")
+    with pytest.warns(RuntimeWarning, match="ignoring the damaged Omniglot cache"):
+        assert torch.equal(omniglot._cached_decode([], 4, "background", tmp_path), images)

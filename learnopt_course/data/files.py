@@ -11,6 +11,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
+from ..core import atomic_path
+
 Opener = Callable[[str], BinaryIO]
 CHUNK = 1 << 20
 
@@ -75,25 +77,20 @@ def download(urls: Sequence[str], target: Path, md5: str, opener: Opener | None 
     target.parent.mkdir(parents=True, exist_ok=True)
     failures = []
     for url in urls:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        tmp = Path(tmp_name)
         try:
-            with os.fdopen(fd, "wb") as out, opener(url) as response:
-                total = getattr(response, "length", None)
-                with progress(total=total, desc=f"downloading {target.name}", unit="B", unit_scale=True) as bar:
-                    for block in iter(lambda: response.read(CHUNK), b""):
-                        out.write(block)
-                        bar.update(len(block))
-            actual = md5sum(tmp)
-            if actual != md5:
-                raise DataError(f"checksum mismatch (md5 {actual}, expected {md5})")
-            tmp.replace(target)
+            with atomic_path(target) as tmp:  # renamed into place only if the block finishes: verified bytes
+                with open(tmp, "wb") as out, opener(url) as response:
+                    total = getattr(response, "length", None)
+                    with progress(total=total, desc=f"downloading {target.name}", unit="B", unit_scale=True) as bar:
+                        for block in iter(lambda: response.read(CHUNK), b""):
+                            out.write(block)
+                            bar.update(len(block))
+                actual = md5sum(tmp)
+                if actual != md5:
+                    raise DataError(f"checksum mismatch (md5 {actual}, expected {md5})")
             return target
-        except Exception as err:  # any failure of this mirror: note it, clean up, try the next
+        except Exception as err:  # any failure of this mirror: note it (the temporary file is gone), try the next
             failures.append(f"{url}: {type(err).__name__}: {err}")
-        finally:
-            if tmp.exists():
-                tmp.unlink()
     raise DataError(f"could not download {target.name} to {target.parent}:\n  " + "\n  ".join(failures))
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from ..core import atomic_path
 from .files import DataError, Opener, candidate_roots, default_cache, extract_zip, verify
 from .files import download as fetch
 
@@ -110,7 +111,7 @@ def load_omniglot(
     """Load an Omniglot split (``background`` or ``evaluation``), resized to ``size``; decoded once and cached.
 
     The decoded tensor is cached under ``cache`` (default ``$LEARNOPT_CACHE`` or ``~/.cache/learnopt_course/decoded``),
-    keyed by the image list and size, written atomically; an unwritable cache is silently skipped.
+    keyed by the image list and size, written atomically; an unwritable or damaged cache is skipped with a warning.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be 'background' or 'evaluation'; got {split!r}")
@@ -144,17 +145,16 @@ def _cached_decode(listing, size: int, split: str, cache_dir: Path) -> torch.Ten
     if path.is_file():
         try:
             return torch.load(path, weights_only=True)
-        except Exception:  # a damaged cache is rebuilt, never trusted
-            pass
+        except Exception as err:  # a damaged cache is rebuilt, never trusted
+            warnings.warn(f"ignoring the damaged Omniglot cache {path} ({type(err).__name__}: {err}); decoding again",
+                          RuntimeWarning, stacklevel=3)
     images = _decode(listing, size)
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=cache_dir)
-        os.close(fd)
-        torch.save(images, tmp)
-        Path(tmp).replace(path)
-    except OSError:
-        pass
+        with atomic_path(path) as tmp:
+            torch.save(images, tmp)
+    except (OSError, RuntimeError) as err:  # an unwritable cache (torch.save reports a full disk as RuntimeError)
+        warnings.warn(f"could not write the Omniglot cache {path} ({type(err).__name__}: {err}); continuing without it",
+                      RuntimeWarning, stacklevel=3)
     return images
 
 

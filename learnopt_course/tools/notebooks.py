@@ -33,10 +33,9 @@ def dumps(nb: NotebookNode) -> str:
 
 def write(nb: NotebookNode, path: str | Path) -> None:
     """Write atomically: to a temporary file beside ``path``, then rename over it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(dumps(nb), encoding="utf-8")
-    tmp.replace(path)
+    from ..core import atomic_write_text
+
+    atomic_write_text(path, dumps(nb))
 
 
 def tags(cell: NotebookNode) -> list[str]:

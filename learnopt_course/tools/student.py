@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 from nbformat import NotebookNode
 
+from ..core import atomic_write_text
 from . import notebooks
 
 CODE_BEGIN, CODE_END = "### BEGIN SOLUTION", "### END SOLUTION"
@@ -119,9 +120,7 @@ def sync(solutions: str | Path, students: str | Path, check: bool = False) -> Sy
             )
             report.drifted[target] = "\n".join(diff)
         else:
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_text(text, encoding="utf-8")
-            tmp.replace(target)
+            atomic_write_text(target, text)
             report.written.append(target)
     names = {p.name for p in sources}
     if dst.is_dir():
