@@ -5,12 +5,12 @@ Each notebook's budget is ``metadata.learnopt.budget_s`` (default 90 s), in seco
 workload (:func:`reference_workload`: 300 training steps of the MNIST-sized MLP 784-20-10 on one thread, the kind of
 work the lessons do) and divides by the time it takes on the reference machine (:data:`REFERENCE_S`): that
 *machine factor* scales every budget, so a laptop 2.5x slower gets 2.5x the seconds, while a notebook that doubles
-its work still fails everywhere. ``LEARNOPT_MACHINE_FACTOR`` overrides the measurement (for example on a machine
-whose load varies); each notebook's factor is the mean of the measurements just before its first cell and just
-after its last, so a shared machine's changing load is followed. The time counted is the sum of every phase of every cell (kernel start included); the last cell
+its work still fails everywhere. Each notebook's factor is the mean of the measurements just before its first cell
+and just after its last, so a shared machine's changing load is followed; ``LEARNOPT_MACHINE_FACTOR`` overrides the
+measurement. The time counted is the sum of every phase of every cell (kernel start included); the last cell
 of a notebook over budget is failed with a message naming the notebook, its time, the factor and its budget. Times
 are also reported in reference seconds (time / factor), which are comparable across machines. At
-``LEARNOPT_SCALE=full`` budgets are not enforced. Under pytest-xdist each worker measures its own factor and
+``LEARNOPT_SCALE=full`` budgets are not enforced. Under pytest-xdist each worker measures its own factors and
 enforces the budgets of the notebooks it runs; the controller gathers their times for the report.
 """
 
@@ -106,7 +106,6 @@ class NotebookBudget:
         self.times: dict[str, float] = defaultdict(float)
         self.last_item: dict[str, str] = {}
         self.budgets: dict[str, float] = {}
-        self.factor: float | None = None
         self.samples: dict[str, list[float]] = {}
         self.factors: dict[str, float] = {}  # per notebook: the mean of the factors measured before and after it
         self.paths: dict[str, str] = {}  # node id -> notebook path
@@ -118,8 +117,6 @@ class NotebookBudget:
                 self.last_item[path] = item.nodeid
                 self.paths[item.nodeid] = path
                 self.budgets.setdefault(path, notebook_budget(path))
-        if self.last_item and self.factor is None:
-            self.factor = machine_factor()  # timed now, before any kernel competes for the cores
 
     def pytest_runtest_logstart(self, nodeid: str, location) -> None:
         """Before a notebook's first cell (outside every timed phase): measure the machine's speed now, so that a
@@ -136,12 +133,14 @@ class NotebookBudget:
         path = str(item.path)
         self.times[path] += call.duration
         report = outcome.get_result()
-        if call.when != "call" or self.last_item.get(path) != item.nodeid or not self.enforce:
+        if call.when != "call" or self.last_item.get(path) != item.nodeid:
             return
         # after the last cell (its duration is already counted): measure again; the notebook's factor is the mean
-        samples = self.samples.setdefault(path, [self.factor or 1.0])
+        samples = self.samples[path]  # measured at log start, before the first cell
         samples.append(machine_factor(repeats=3))
         self.factors[path] = factor = statistics.fmean(samples)
+        if not self.enforce:
+            return
         spent, budget = self.times[path], self.budgets.get(path, DEFAULT_BUDGET_S)
         if over_budget(spent, budget, factor) and report.outcome == "passed":
             report.outcome = "failed"
@@ -155,7 +154,7 @@ class NotebookBudget:
         workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:  # an xdist worker: hand the times to the controller
             workeroutput["learnopt_notebook_times"] = json.dumps(
-                {path: [spent, self.budgets.get(path, DEFAULT_BUDGET_S), self.factors.get(path, self.factor or 1.0)]
+                {path: [spent, self.budgets.get(path, DEFAULT_BUDGET_S), self.factors.get(path, 1.0)]
                  for path, spent in self.times.items()}
             )
 
@@ -172,13 +171,13 @@ class NotebookBudget:
         if not self.times:
             return
         terminalreporter.section("notebook times")
-        factors = sorted({round(self.factors.get(p, self.factor or 1.0), 2) for p in self.times})
+        factors = sorted({round(self.factors.get(p, 1.0), 2) for p in self.times})
         terminalreporter.write_line(
             f"machine factor {', '.join(f'{f:.2f}' for f in factors)} (reference workload time here / on the reference "
             "machine, per test process); times in reference seconds = seconds / factor"
         )
         for path, spent in sorted(self.times.items()):
-            budget, factor = self.budgets.get(path, DEFAULT_BUDGET_S), self.factors.get(path, self.factor or 1.0)
+            budget, factor = self.budgets.get(path, DEFAULT_BUDGET_S), self.factors.get(path, 1.0)
             terminalreporter.write_line(
                 f"{Path(path).name}: {spent:.1f} s = {spent / factor:.1f} reference s (budget {budget:.0f})"
             )
