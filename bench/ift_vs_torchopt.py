@@ -18,7 +18,9 @@ import time
 
 import torch
 
-from learnopt_course import bilevel, ift, unroll
+from learnopt_course.hpo import bilevel
+from learnopt_course.meta import ift
+from learnopt_course.meta import unroll
 
 K, REPEATS = 10, 30
 

@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from learnopt_course import optim
+from learnopt_course import optimizers as optim
 
 PAIRS = {
     "sgd": (lambda p: torch.optim.SGD(p, lr=0.01), {"lr": 0.01}),

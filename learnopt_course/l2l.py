@@ -25,94 +25,32 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
-from .optim import PerTensorOptimizer
+from .core import trees
+from .meta.engine import unroll
+from .meta.objectives import LearnedOptimizerObjective
+from .meta.trainer import TrainConfig, train
+from .optimizers.base import detach_state as _detach_any
+from .optimizers.learned import (  # noqa: F401  (the lesson's names)
+    HEADS,
+    PREPROCESSING,
+    CoordinateLSTM,
+    LSTMConfig,
+    LSTMState,
+    preprocess_log_sign,
+    preprocess_thesis,
+    response_to_constant_gradient,
+)
+from .optimizers.torch_adapter import LearnedOptimizer  # noqa: F401
+from .tasks.base import FunctionTask
 
-PREPROCESSING = ("none", "log_sign", "thesis")
-HEADS = ("sum", "linear")
-State = list[tuple[Tensor, Tensor]]
-
-
-def preprocess_log_sign(grad: Tensor, p: float = 10.0) -> Tensor:
-    """Andrychowicz et al. (2016), Appendix A: two channels ``(log|g|/p, sgn g)`` if ``|g| >= e^-p``, else
-    ``(-1, e^p g)``. Injective and sign-preserving; returns ``[N, 2]``."""
-    big = grad.abs() >= math.exp(-p)
-    safe = torch.where(big, grad.abs(), torch.ones_like(grad))  # keep log away from 0 in the unused branch
-    first = torch.where(big, torch.log(safe) / p, -torch.ones_like(grad))
-    second = torch.where(big, torch.sign(grad), math.exp(p) * grad)
-    return torch.stack([first, second], dim=-1)
-
-
-def preprocess_thesis(grad: Tensor, p: float = 10.0) -> Tensor:
-    """Schröter (2022), eq. 5.2: the one-channel ``rho(g) = (ln|g| / p) sgn g`` if ``|g| >= e^-p``, else ``-e^p g``,
-    i.e. the product of the two channels above. Not injective: ``rho(2) = rho(-0.5)``. Returns ``[N, 1]``."""
-    return preprocess_log_sign(grad, p).prod(dim=-1, keepdim=True)
-
-
-@dataclass(frozen=True)
-class LSTMConfig:
-    """The architecture, saved with every checkpoint."""
-
-    preprocessing: str = "log_sign"
-    hidden: int = 20
-    layers: int = 2
-    output_scale: float = 0.01
-    head: str = "sum"
-    p: float = 10.0
-
-    def __post_init__(self) -> None:
-        if self.preprocessing not in PREPROCESSING:
-            raise ValueError(f"preprocessing must be one of {PREPROCESSING}; got {self.preprocessing!r}")
-        if self.head not in HEADS:
-            raise ValueError(f"head must be one of {HEADS}; got {self.head!r}")
-        if self.hidden < 1 or self.layers < 1:
-            raise ValueError(f"hidden and layers must be positive; got hidden={self.hidden}, layers={self.layers}")
-
-
-class CoordinateLSTM(nn.Module):
-    """The coordinatewise LSTM optimizer ``m``: a ``[N]`` gradient and per-coordinate states in, a ``[N]`` update out.
-
-    Head ``sum``: the update is ``alpha * sum_j h_j`` of the last layer (Schröter 2022, sec. 3.3), so
-    ``|update| < hidden * alpha``; head ``linear``: a bias-free linear read-out (a bias would dominate, footnote 4).
-    """
-
-    def __init__(self, config: LSTMConfig | None = None, **overrides: object) -> None:
-        super().__init__()
-        self.config = config or LSTMConfig(**overrides)  # type: ignore[arg-type]
-        c = self.config
-        inputs = {"none": 1, "log_sign": 2, "thesis": 1}[c.preprocessing]
-        self.cells = nn.ModuleList([nn.LSTMCell(inputs if i == 0 else c.hidden, c.hidden) for i in range(c.layers)])
-        self.readout = nn.Linear(c.hidden, 1, bias=False) if c.head == "linear" else None
-
-    def init_state(self, n: int, dtype: torch.dtype = torch.float32) -> State:
-        """Zero (h, c) for ``n`` coordinates in every layer."""
-        zeros = lambda: torch.zeros(n, self.config.hidden, dtype=dtype)  # noqa: E731
-        return [(zeros(), zeros()) for _ in self.cells]
-
-    def features(self, grad: Tensor) -> Tensor:
-        c = self.config
-        if c.preprocessing == "log_sign":
-            return preprocess_log_sign(grad, c.p)
-        if c.preprocessing == "thesis":
-            return preprocess_thesis(grad, c.p)
-        return grad.unsqueeze(-1)
-
-    def forward(self, grad: Tensor, state: State) -> tuple[Tensor, State]:
-        if grad.dim() != 1:
-            raise ValueError(f"grad must be a flat [N] tensor (one entry per coordinate); got shape {tuple(grad.shape)}")
-        x = self.features(grad).to(self.cells[0].weight_ih.dtype)
-        new_state = []
-        for cell, (h, c) in zip(self.cells, state):
-            h, c = cell(x, (h, c))
-            new_state.append((h, c))
-            x = h
-        out = x.sum(-1) if self.readout is None else self.readout(x).squeeze(-1)
-        return self.config.output_scale * out, new_state
+State = LSTMState
 
 
 def detach_state(state: State) -> State:
-    return [(h.detach(), c.detach()) for h, c in state]
+    """The LSTM state detached from the graph (same values)."""
+    return _detach_any(state)
 
 
 def pretrain(net: CoordinateLSTM, target_lr: float, iterations: int = 200, coordinates: int = 128, length: int = 20,
@@ -154,16 +92,17 @@ def pretrain(net: CoordinateLSTM, target_lr: float, iterations: int = 200, coord
 # --- Problems: a flat parameter vector and a loss per step ------------------------------------------------------
 
 
-@dataclass
-class Problem:
-    """What the learned optimizer trains: a flat ``theta0`` ``[N]`` and ``loss(theta, t)`` (``t`` picks a minibatch).
+class Problem(FunctionTask):
+    """What the learned optimizer trains: a flat ``theta0`` ``[N]`` and ``loss(theta, t)`` (``t`` picks a minibatch);
+    a :class:`~learnopt_course.tasks.base.Task` whose step-``t`` data is ``t`` itself.
 
     ``objective(theta)``, if given, is the deterministic loss a run is judged by (for a classifier: the loss on the
     whole training split, not on one minibatch of 128, whose noise would hide differences of a few percent)."""
 
-    theta0: Tensor
-    loss: Callable[[Tensor, int], Tensor]
-    objective: Callable[[Tensor], Tensor] | None = None
+    def __init__(self, theta0: Tensor, loss: Callable[[Tensor, int], Tensor],
+                 objective: Callable[[Tensor], Tensor] | None = None) -> None:
+        super().__init__(loss, theta0, objective, "problem")
+        self.theta0 = theta0
 
     def final(self, theta: Tensor, step: int) -> float:
         """The score of a run that ended at ``theta`` after ``step`` steps: ``objective(theta)`` if the problem has
@@ -171,20 +110,6 @@ class Problem:
         with torch.no_grad():
             value = float(self.objective(theta) if self.objective is not None else self.loss(theta, step))
         return value if math.isfinite(value) else math.inf
-
-
-def flatten(params: dict[str, Tensor]) -> tuple[Tensor, list[tuple[str, torch.Size]]]:
-    spec = [(k, v.shape) for k, v in params.items()]
-    return torch.cat([v.reshape(-1) for v in params.values()]), spec
-
-
-def unflatten(vector: Tensor, spec: list[tuple[str, torch.Size]]) -> dict[str, Tensor]:
-    out, offset = {}, 0
-    for name, shape in spec:
-        n = math.prod(shape)
-        out[name] = vector[offset : offset + n].view(shape)
-        offset += n
-    return out
 
 
 def quadratic_problem(generator: torch.Generator, batch: int = 128, dim: int = 10) -> Problem:
@@ -200,11 +125,10 @@ def classification_problem(task, generator: torch.Generator, steps: int) -> Prob
     """A fresh initialisation of ``task`` (a :class:`~learnopt_course.tasks.ClassificationTask`) with ``steps + 1``
     minibatches drawn in advance, so the run is reproducible and ``loss(theta, t)`` uses minibatch ``t``; its
     ``objective`` is the loss on the whole training split."""
-    params = task.init_params(generator)
-    theta0, spec = flatten(params)
-    batches = [task.sample_batch(generator) for _ in range(steps + 1)]
-    return Problem(theta0, lambda theta, t: task.loss(unflatten(theta, spec), *batches[t]),
-                   lambda theta: task.loss(unflatten(theta, spec), task.train_x, task.train_y))
+    sampled = task.sample(generator, steps)
+    params = sampled.init_params()
+    return Problem(trees.flat(params), lambda theta, t: task.loss(trees.split(theta, params), sampled.batch(t)),
+                   lambda theta: task.loss(trees.split(theta, params), task.train_x, task.train_y))
 
 
 # --- Meta-training --------------------------------------------------------------------------------------------
@@ -224,21 +148,13 @@ class MetaTrainConfig:
     validate_every: int = 0  # with a validation score: score every this many runs and keep the best weights
 
     def __post_init__(self) -> None:
-        if self.schedule not in ("constant", "cosine"):
-            raise ValueError(f"schedule must be 'constant' or 'cosine'; got {self.schedule!r}")
-        if self.validate_every < 0:
-            raise ValueError(f"validate_every must be >= 0 (0 = never); got {self.validate_every}")
-        if self.normalize not in ("none", "per_tensor", "global"):
-            raise ValueError(f"normalize must be 'none', 'per_tensor' or 'global'; got {self.normalize!r}")
+        self.trainer_config()  # the trainer's checks (schedule, normalize, validate_every, unroll <= steps)
         if self.weights not in ("constant", "linear"):
             raise ValueError(f"weights must be 'constant' or 'linear'; got {self.weights!r}")
-        if not 1 <= self.unroll <= self.steps:
-            raise ValueError(f"unroll must be between 1 and steps={self.steps}; got {self.unroll}")
 
-
-def _inner_gradient(loss: Tensor, theta: Tensor, second_order: bool) -> Tensor:
-    (g,) = torch.autograd.grad(loss, theta, retain_graph=True, create_graph=second_order)
-    return g if second_order else g.detach()
+    def trainer_config(self) -> TrainConfig:
+        return TrainConfig(runs=self.runs, steps=self.steps, unroll=self.unroll, meta_lr=self.meta_lr,
+                           schedule=self.schedule, normalize=self.normalize, validate_every=self.validate_every)
 
 
 def unroll_slice(net: CoordinateLSTM, problem: Problem, theta: Tensor, state: State, start: int, length: int,
@@ -249,35 +165,17 @@ def unroll_slice(net: CoordinateLSTM, problem: Problem, theta: Tensor, state: St
     Returns the slice's meta-loss ``sum_k w_k f(theta_{start+k})`` for ``k = 1..length`` (each depends on phi;
     with ``log_loss``, ``sum_k w_k log f(theta_{start+k})``, which weighs a halving of the loss equally early and
     late in the run instead of letting the large early losses dominate), the final theta and state (still on the
-    graph; detach them before the next slice)."""
-    theta = theta.requires_grad_(True) if not theta.requires_grad else theta
-    meta_loss = torch.zeros((), dtype=theta.dtype)
-    value = problem.loss(theta, start)
-    for k in range(length):
-        g = _inner_gradient(value, theta, second_order)
-        update, state = net(g, state)
-        theta = theta + update
-        value = problem.loss(theta, start + k + 1)
-        # the log of a loss that underflows to 0 would be -inf: clamp it at a tiny positive value
-        meta_loss = meta_loss + (k + 1 if weights == "linear" else 1) * (value.clamp_min(1e-30).log() if log_loss
-                                                                         else value)
-    return meta_loss, theta, state
-
-
-def _normalize_(net: nn.Module, how: str) -> None:
-    grads = [p.grad for p in net.parameters() if p.grad is not None]
-    if how == "per_tensor":
-        for g in grads:
-            g.div_(g.norm().clamp_min(1e-30))
-    elif how == "global":
-        total = torch.sqrt(sum((g**2).sum() for g in grads)).clamp_min(1e-30)
-        for g in grads:
-            g.div_(total)
+    graph; detach them before the next slice). One call of the unroll engine."""
+    run = unroll(problem, net.optimizer(), theta, length, state={"t": start, "lstm": state}, start=start,
+                 graph=True, second_order=second_order, meta="linear" if weights == "linear" else "sum",
+                 log=log_loss)
+    return run.meta_loss, run.params, run.state["lstm"]
 
 
 def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Problem], config: MetaTrainConfig,
                generator: torch.Generator, callback: Callable[[int, float], None] | None = None,
-               validate: Callable[[CoordinateLSTM], float] | None = None) -> list[float]:
+               validate: Callable[[CoordinateLSTM], float] | None = None, estimator=None,
+               checkpoint: str | os.PathLike | None = None) -> list[float]:
     """Meta-train ``net`` with Adam on ``config.runs`` fresh problems, truncated BPTT every ``config.unroll`` steps
     (values carry over between slices, the graph does not). Returns the mean meta-loss per step of each run.
 
@@ -288,60 +186,13 @@ def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Pr
 
     Non-finite guard: a slice whose meta-loss or meta-gradient is not finite (a diverged inner run) is not applied;
     that run stops there (its history entry is ``inf``), and a warning counts the skipped updates at the end.
-    """
-    import warnings
-
-    from .progress import progress
-
-    if config.validate_every and validate is None:
-        raise ValueError("config.validate_every > 0 needs a validate function (net -> score, lower is better)")
-    if not any(p.requires_grad for p in net.parameters()):
-        raise ValueError("net has no parameter that requires grad (was it frozen, e.g. by requires_grad_(False)?); "
-                         "meta_train would change nothing")
-    meta_opt = torch.optim.Adam(net.parameters(), lr=config.meta_lr)
-    slices = math.ceil(config.steps / config.unroll)
-    total_updates = config.runs * slices
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(meta_opt, T_max=total_updates)
-                 if config.schedule == "cosine" else None)
-    best = (validate(net), copy.deepcopy(net.state_dict())) if config.validate_every else None
-    history, skipped = [], 0
-    for run in progress(range(config.runs), desc="meta-training"):
-        problem = make_problem(generator)
-        theta, state = problem.theta0.detach(), net.init_state(problem.theta0.numel())
-        total = 0.0
-        for start in range(0, config.steps, config.unroll):
-            length = min(config.unroll, config.steps - start)
-            meta_loss, theta, state = unroll_slice(net, problem, theta, state, start, length, config.second_order,
-                                                   config.weights, config.log_loss)
-            meta_opt.zero_grad()
-            finite = bool(torch.isfinite(meta_loss))
-            if finite:
-                meta_loss.backward()
-                finite = all(p.grad is None or bool(torch.isfinite(p.grad).all()) for p in net.parameters())
-            if not finite:
-                meta_opt.zero_grad()
-                skipped += 1
-                total = math.inf
-                break
-            _normalize_(net, config.normalize)
-            meta_opt.step()
-            if scheduler is not None:
-                scheduler.step()
-            theta, state = theta.detach(), detach_state(state)
-            total += float(meta_loss.detach()) / length
-        history.append(total / slices)
-        if callback is not None:
-            callback(run, history[-1])
-        if best is not None and ((run + 1) % config.validate_every == 0 or run + 1 == config.runs):
-            score = validate(net)
-            if score < best[0]:
-                best = (score, copy.deepcopy(net.state_dict()))
-    if best is not None:
-        net.load_state_dict(best[1])
-    if skipped:
-        warnings.warn(f"meta_train skipped {skipped} non-finite meta-updates (diverged inner runs); those runs stopped "
-                      "early and are inf in the history", RuntimeWarning, stacklevel=2)
-    return history
+    ``estimator``: any estimator of :mod:`learnopt_course.meta.gradients` (default truncated backpropagation);
+    ``checkpoint``: a path for resumable checkpoints. The loop is :func:`learnopt_course.meta.trainer.train`'s."""
+    objective = LearnedOptimizerObjective(net, make_problem, second_order=config.second_order,
+                                          weights=config.weights, log_loss=config.log_loss)
+    score = None if validate is None else (lambda _objective: validate(net))
+    return train(objective, config.trainer_config(), generator, estimator, validate=score, callback=callback,
+                 checkpoint=checkpoint)
 
 
 def validation_score(net: CoordinateLSTM, problems: list[Problem], steps: int) -> float:
@@ -357,50 +208,8 @@ def validation_score(net: CoordinateLSTM, problems: list[Problem], steps: int) -
 def run_learned(net: CoordinateLSTM, problem: Problem, steps: int, return_theta: bool = False):
     """Optimise ``problem`` for ``steps`` steps with the learned optimizer (no meta-gradients, O(1) memory);
     returns the losses ``f(theta_0), ..., f(theta_steps)`` (and the final theta with ``return_theta``)."""
-    theta, state = problem.theta0.detach(), net.init_state(problem.theta0.numel())
-    losses = []
-    for t in range(steps + 1):
-        with torch.enable_grad():
-            leaf = theta.detach().requires_grad_(True)
-            value = problem.loss(leaf, t)
-            (g,) = torch.autograd.grad(value, leaf)
-        losses.append(value.detach())
-        if t == steps:
-            break
-        with torch.no_grad():
-            update, state = net(g, state)
-            theta = theta + update
-    return (torch.stack(losses), theta) if return_theta else torch.stack(losses)
-
-
-def response_to_constant_gradient(net: CoordinateLSTM, gradients: Tensor, steps: int) -> Tensor:
-    """The updates ``[steps, len(gradients)]`` the optimizer applies when each coordinate sees the same gradient
-    every step: a picture of the learned rule (growing steps = momentum; flat in the gradient's size = sign-like)."""
-    state = net.init_state(gradients.numel())
-    rows = []
-    with torch.no_grad():
-        for _ in range(steps):
-            update, state = net(gradients, state)
-            rows.append(update)
-    return torch.stack(rows)
-
-
-class LearnedOptimizer(PerTensorOptimizer):
-    """A trained :class:`CoordinateLSTM` as a ``torch.optim.Optimizer``: ``loss.backward(); opt.step()``.
-
-    Each parameter tensor keeps its own per-coordinate LSTM state. The optimizer runs a frozen *copy* of ``net``:
-    the caller's network is left as it was (still trainable by :func:`meta_train`)."""
-
-    def __init__(self, params, net: CoordinateLSTM) -> None:
-        super().__init__(params, {})
-        self.net = copy.deepcopy(net).eval().requires_grad_(False)
-
-    def update(self, p: Tensor, state: dict, group: dict) -> None:
-        dtype = self.net.cells[0].weight_ih.dtype
-        if "lstm" not in state:
-            state["lstm"] = self.net.init_state(p.numel(), dtype=dtype)
-        step, state["lstm"] = self.net(p.grad.reshape(-1).to(dtype), state["lstm"])
-        p.add_(step.view_as(p).to(p.dtype))
+    run = unroll(problem, net.optimizer(), problem.theta0.detach(), steps)
+    return (run.losses, run.params) if return_theta else run.losses
 
 
 # --- Checkpoints ------------------------------------------------------------------------------------------------
@@ -481,36 +290,22 @@ TEST_SEEDS = (1001, 1002, 1003)  # problems that score; recipes were chosen on 2
 
 
 def _run_baseline(problem: Problem, steps: int, optimizer: str, lr: float,
-                  momentum: float | None = None) -> tuple[Tensor, Tensor]:
-    """``steps`` steps of a functional hand-designed optimizer: the losses ``f(theta_0), ..., f(theta_{steps-1})``
-    of the minibatches it trained on, and the final ``theta``."""
-    from . import optim
-
+                  momentum: float | None = None, last_loss: bool = False):
+    """``steps`` steps of a functional hand-designed optimizer (one call of the unroll engine)."""
     hp = {"lr": lr} | ({"momentum": momentum} if momentum is not None else {})
-    theta, state = problem.theta0.detach(), optim.get(optimizer).init(problem.theta0)
-    losses = []
-    for t in range(steps):
-        leaf = theta.requires_grad_(True)
-        value = problem.loss(leaf, t)
-        (g,) = torch.autograd.grad(value, leaf)
-        losses.append(value.detach())
-        theta, state = optim.get(optimizer).step(leaf.detach(), g, state, hp)
-    return torch.stack(losses) if losses else torch.empty(0), theta
+    return unroll(problem, optimizer, problem.theta0.detach(), steps, hp=hp, last_loss=last_loss)
 
 
 def final_loss(problem: Problem, steps: int, optimizer: str, lr: float, momentum: float | None = None) -> float:
     """:meth:`Problem.final` after ``steps`` steps of a functional hand-designed optimizer on ``problem`` (``inf`` if
     it diverged)."""
-    return problem.final(_run_baseline(problem, steps, optimizer, lr, momentum)[1], steps)
+    return problem.final(_run_baseline(problem, steps, optimizer, lr, momentum).params, steps)
 
 
 def baseline_losses(problem: Problem, steps: int, optimizer: str, lr: float, momentum: float | None = None) -> Tensor:
     """The minibatch losses ``f(theta_0), ..., f(theta_steps)`` along a hand-designed optimizer's run: the same
     curve :func:`run_learned` returns for the learned optimizer, for plotting the two side by side."""
-    losses, theta = _run_baseline(problem, steps, optimizer, lr, momentum)
-    with torch.no_grad():
-        last = problem.loss(theta, steps).detach()
-    return torch.cat([losses, last.reshape(1)])
+    return _run_baseline(problem, steps, optimizer, lr, momentum, last_loss=True).losses
 
 
 def tune_baseline(sample: Callable[[torch.Generator], Problem], steps: int, optimizer: str, grid: list[float],

@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import torch
 
-from . import optim, plotting
+from . import optimizers as optim
+from . import plotting
 from .tasks.landscapes import LANDSCAPES, Landscape, NoisyGradient, make_landscape
 
 MOMENTUM_NAME = {"heavy_ball": "momentum", "nesterov": "momentum", "adam": "beta1", "rmsprop": "alpha"}
@@ -125,7 +126,7 @@ def toy_meta_figure(log_lr: float, momentum: float = 0.9, steps: int = 50, sigma
     import matplotlib.pyplot as plt
 
     from .tasks.toy import toy_outer_loss
-    from .unroll import hypergradient
+    from .meta.unroll import hypergradient
 
     grid = torch.linspace(log_lr - width, log_lr + width, points, dtype=torch.float64)
     values = toy_outer_loss(10**grid, momentum, steps=steps)
@@ -173,7 +174,7 @@ def pendulum_figure(control_cost: float = 0.01, T: int = 20, iterations: int = 1
     over time, next to the uncontrolled swing. Returns the Figure (its title reports the cost before and after)."""
     import matplotlib.pyplot as plt
 
-    from .adjoint import adjoint_gradient, pendulum
+    from .meta.adjoint import adjoint_gradient, pendulum
 
     problem = pendulum(control_cost=control_cost, T=T)
     U = torch.zeros(T, 1, dtype=torch.float64)
@@ -303,7 +304,8 @@ def neumann_figure(log_decay: float = -4.0, alpha_fraction: float = 1.0, K: int 
     the exact solve, and the per-eigendirection factor ``(1 - alpha lambda_i)^K`` that Neumann leaves unresolved."""
     import matplotlib.pyplot as plt
 
-    from . import bilevel, ift
+    from .hpo import bilevel
+    from .meta import ift
 
     problem = bilevel.logistic_l2(n=1000, d=20, dtype=torch.float64)
     lam = torch.full((20,), float(log_decay), dtype=torch.float64)

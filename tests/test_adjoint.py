@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from learnopt_course import adjoint as adj
-from learnopt_course import unroll
+from learnopt_course.meta import adjoint as adj
+from learnopt_course.meta import unroll
 
 
 @pytest.fixture

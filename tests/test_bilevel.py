@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from learnopt_course import bilevel as B
+from learnopt_course.hpo import bilevel as B
 
 F64 = torch.float64
 

@@ -8,7 +8,10 @@ import warnings
 import pytest
 import torch
 
-from learnopt_course import ift, l2l, optim, unroll
+from learnopt_course import l2l
+from learnopt_course.meta import ift
+from learnopt_course import optimizers as optim
+from learnopt_course.meta import unroll
 from learnopt_course.reproduce import reproduce
 from learnopt_course.rl import LRControlEnv
 
@@ -31,7 +34,7 @@ def test_learned_optimizer_leaves_the_callers_network_trainable():
     l2l.LearnedOptimizer([p], net)
     assert all(q.requires_grad for q in net.parameters()) and net.training
     frozen = l2l.CoordinateLSTM().requires_grad_(False)
-    with pytest.raises(ValueError, match="net has no parameter that requires grad"):
+    with pytest.raises(ValueError, match="no meta-parameter that requires grad"):
         l2l.meta_train(frozen, lambda g: l2l.quadratic_problem(g, 2, 2), l2l.MetaTrainConfig(steps=2, unroll=2, runs=1),
                        torch.Generator().manual_seed(0))
 

@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from learnopt_course import optim, theory
+from learnopt_course import theory
+from learnopt_course import optimizers as optim
 from learnopt_course.checks import lesson01
 from learnopt_course.checks.core import CheckFailed
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from learnopt_course import unroll
+from learnopt_course.meta import unroll
 from learnopt_course.checks import lesson02
 from learnopt_course.checks.lesson02 import _es_wrong, _gd, _sensitivity
 

@@ -1,6 +1,6 @@
 """Lesson 03 checkers accept the references and reject known-wrong variants (transpose, sign, off-by-one sweep)."""
 
-from learnopt_course import adjoint
+from learnopt_course.meta import adjoint
 from learnopt_course.checks import lesson03
 from learnopt_course.checks.lesson03 import _rk_wrong, _sweep_wrong
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from learnopt_course import ift
+from learnopt_course.meta import ift
 from learnopt_course.checks import lesson10
 from learnopt_course.checks.lesson10 import _gradient, _hessian, _mixed, _neumann_wrong
 

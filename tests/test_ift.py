@@ -4,7 +4,8 @@ T-term Neumann series (1e-10, float64); Hessian-vector products; clear errors.""
 import pytest
 import torch
 
-from learnopt_course import ift, unroll
+from learnopt_course.meta import ift
+from learnopt_course.meta import unroll
 
 
 def _ridge(seed=0, n=60, d=6):

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from learnopt_course import optim
+from learnopt_course import optimizers as optim
 
 TORCH_EQUIVALENTS = {
     "sgd": (torch.optim.SGD, {"lr": 0.05, "weight_decay": 0.01}, {"lr": 0.05, "weight_decay": 0.01}),

@@ -170,7 +170,7 @@ def test_test_split_is_read_only_on_request():
     env.step(env.action_for(1e-3))
     loss, acc = env.test_metrics()
     assert math.isfinite(loss) and 0 <= acc <= 1
-    task = env.inner.task
+    task = env.family
     assert loss == pytest.approx(task.test_metrics(env.params)[0]) and task.test_x.shape[0] == 200
     with pytest.raises(ValueError, match="no test split; build it with n_test"):
         _reset(LRControlEnv(n_eval=100)).test_metrics()

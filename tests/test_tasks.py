@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from learnopt_course import optim
+from learnopt_course import optimizers as optim
 from learnopt_course.tasks import FAMILIES, QuadraticBatch, cnn, make_task, mlp
 
 

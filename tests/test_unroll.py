@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 
-from learnopt_course import optim, unroll
+from learnopt_course import optimizers as optim
+from learnopt_course.meta import unroll
 from learnopt_course.tasks import toy_outer_loss
 
 

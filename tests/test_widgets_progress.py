@@ -75,7 +75,7 @@ def test_toy_meta_figure_tangent_matches_the_hypergradient():
     import torch
 
     from learnopt_course.tasks import toy_outer_loss
-    from learnopt_course.unroll import hypergradient
+    from learnopt_course.meta.unroll import hypergradient
 
     fig = widgets.toy_meta_figure(-1.5, 0.5, steps=20, sigma=0.1, points=100)
     ax = fig.axes[0]

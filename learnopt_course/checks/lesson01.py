@@ -12,7 +12,8 @@ from collections.abc import Callable
 
 import torch
 
-from .. import optim, theory
+from .. import optimizers as optim
+from .. import theory
 from ..tasks.landscapes import Quadratic, Rosenbrock
 from .core import Exercise, checker
 

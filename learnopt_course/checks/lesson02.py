@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from .. import unroll
+from ..meta import unroll
 from .core import Exercise, checker
 
 

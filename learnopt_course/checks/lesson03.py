@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from .. import adjoint
+from ..meta import adjoint
 from .core import Exercise, checker
 
 

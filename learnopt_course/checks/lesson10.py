@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from .. import ift
+from ..meta import ift
 from .core import Exercise, checker
 
 

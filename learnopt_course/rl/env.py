@@ -28,7 +28,9 @@ import torch
 from gymnasium import spaces
 from torch import Tensor
 
-from .. import optim
+from .. import optimizers as optim
+from ..meta.engine import unroll
+from ..tasks.base import TaskFamily
 
 REWARDS = ("dense", "sparse")
 OBSERVATIONS = ("features", "params")
@@ -47,55 +49,25 @@ def reward(kind: str, previous_loss: float, loss: float, accuracy: float | None,
     raise ValueError(f"kind must be one of {REWARDS}; got {kind!r}")
 
 
-class _Quadratic:
-    """A random ``dim``-d least-squares problem ``||W theta - y||^2 / dim`` (Gaussian ``W``, ``y``), fresh per reset."""
+def _family(task: str, n_eval: int, n_test: int | None, kwargs: dict[str, Any]) -> TaskFamily:
+    """The task family an episode samples from: random least squares, or a supervised family of
+    :mod:`learnopt_course.tasks` (MNIST MLPs, CNN, logistic regression) with ``n_eval`` validation images."""
+    from ..tasks import FAMILIES, make_task
+    from ..tasks.classification import ClassificationTask, mnist_task
+    from ..tasks.quadratic import LeastSquaresFamily
 
-    def __init__(self, dim: int = 20) -> None:
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive integer; got {dim!r}")
-        self.dim = dim
-        self.W = self.y = None
-
-    def init(self, g: torch.Generator) -> dict[str, Tensor]:
-        self.W = torch.randn(self.dim, self.dim, generator=g)
-        self.y = torch.randn(self.dim, generator=g)
-        return {"theta": torch.randn(self.dim, generator=g)}
-
-    def batch_loss(self, params: dict[str, Tensor], g: torch.Generator) -> Tensor:
-        return ((self.W @ params["theta"] - self.y) ** 2).sum() / self.dim
-
-    def evaluate(self, params: dict[str, Tensor]) -> tuple[float, float | None]:
-        with torch.no_grad():
-            return float(self.batch_loss(params, None)), None
-
-
-class _Classification:
-    """A task family of :mod:`learnopt_course.tasks` (MNIST MLPs, CNN, logistic regression) with ``n_eval``
-    held-out validation images."""
-
-    def __init__(self, name: str, n_eval: int, n_test: int | None = None, **kwargs: Any) -> None:
-        from ..tasks import FAMILIES, make_task
-        from ..tasks.classification import mnist_task
-
-        if name in FAMILIES and FAMILIES[name][0] is not mnist_task:
-            raise ValueError(f"task must be 'quadratic' or a supervised task family with minibatches and a validation "
-                             f"split (e.g. 'mnist-mlp-32x32-tanh'); {name!r} is not one")
-        self.task = make_task(name, n_val=n_eval, **({"n_test": n_test} if n_test is not None else {}), **kwargs)
-        if not all(hasattr(self.task, a) for a in ("init_params", "minibatch_loss", "val_metrics")):
-            raise ValueError(f"task must be 'quadratic' or a supervised task family with minibatches and a validation "
-                             f"split (e.g. 'mnist-mlp-32x32-tanh'); {name!r} is not one")
-
-    def init(self, g: torch.Generator) -> dict[str, Tensor]:
-        return self.task.init_params(g)
-
-    def batch_loss(self, params: dict[str, Tensor], g: torch.Generator) -> Tensor:
-        return self.task.minibatch_loss(params, g)
-
-    def evaluate(self, params: dict[str, Tensor]) -> tuple[float, float | None]:
-        return self.task.val_metrics(params)
-
-    def test(self, params: dict[str, Tensor]) -> tuple[float, float | None]:
-        return self.task.test_metrics(params)
+    if task == "quadratic":
+        if n_test is not None:
+            raise ValueError(f"n_test needs a classification task (a quadratic has no test split); got task={task!r}")
+        return LeastSquaresFamily(**kwargs)
+    message = (f"task must be 'quadratic' or a supervised task family with minibatches and a validation split "
+               f"(e.g. 'mnist-mlp-32x32-tanh'); {task!r} is not one")
+    if task in FAMILIES and FAMILIES[task][0] is not mnist_task:
+        raise ValueError(message)
+    family = make_task(task, n_val=n_eval, **({"n_test": n_test} if n_test is not None else {}), **kwargs)
+    if not isinstance(family, ClassificationTask):
+        raise ValueError(message)
+    return family
 
 
 class LRControlEnv(gym.Env):
@@ -133,11 +105,8 @@ class LRControlEnv(gym.Env):
         self.reward_kind, self.observation_kind, self.groups = reward, observation, groups
         self.divergence_penalty = float(divergence_penalty)
         self.optimizer = optim.get(optimizer)
-        kwargs = dict(task_kwargs or {})
-        if task == "quadratic" and n_test is not None:
-            raise ValueError(f"n_test needs a classification task (a quadratic has no test split); got task={task!r}")
-        self.inner = _Quadratic(**kwargs) if task == "quadratic" else _Classification(task, n_eval, n_test, **kwargs)
-        shapes = {k: v.shape for k, v in self.inner.init(torch.Generator().manual_seed(0)).items()}
+        self.family = _family(task, n_eval, n_test, dict(task_kwargs or {}))
+        shapes = {k: v.shape for k, v in self.family.sample(torch.Generator().manual_seed(0)).init_params().items()}
         self.names = list(shapes)
         n_groups = len(self.names) if groups == "per_tensor" else 1
         self.n_params = sum(math.prod(s) for s in shapes.values())
@@ -164,10 +133,11 @@ class LRControlEnv(gym.Env):
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
         self.generator = torch.Generator().manual_seed(int(self.np_random.integers(2**31 - 1)))
-        self.params = self.inner.init(self.generator)
+        self.task = self.family.sample(self.generator)
+        self.params = self.task.init_params()
         self.state = self.optimizer.init(self.params)
         self.t = 0
-        self.val_loss, self.val_acc = self.inner.evaluate(self.params)
+        self.val_loss, self.val_acc = self._evaluate("val")
         self.train_loss, self.grad_norm, self.grad_cos = self.val_loss, 1.0, 0.0
         self.last_u = np.zeros(self.action_space.shape, dtype=np.float64)
         self.last_grads, self.finished = None, False
@@ -197,17 +167,19 @@ class LRControlEnv(gym.Env):
         lrs = self.learning_rates(u)
         hp = {"lr": float(lrs[0])} if self.groups == "global" else {"lr": dict(zip(self.names, map(float, lrs)))}
         # the previous chunk's last gradient starts the comparison, so the cosine is defined even with inner_steps=1
-        losses, grads, previous = [], self.last_grads, None
-        for _ in range(self.inner_steps):
-            leaves = {k: v.detach().requires_grad_(True) for k, v in self.params.items()}
-            loss = self.inner.batch_loss(leaves, self.generator)
-            if not torch.isfinite(loss):
-                return self._diverged(lrs)
-            previous, grads = grads, dict(zip(leaves, torch.autograd.grad(loss, list(leaves.values()))))
-            losses.append(float(loss.detach()))
-            with torch.no_grad():
-                self.params, self.state = self.optimizer.step(leaves, grads, self.state, hp)
-        val_loss, val_acc = self.inner.evaluate(self.params)
+        seen = [self.last_grads]
+
+        def watch(t: int, w: dict, g: dict, loss: Tensor) -> None:
+            seen.append(g)
+
+        run = unroll(self.task, self.optimizer, self.params, self.inner_steps, hp=hp, state=self.state,
+                     start=self.t * self.inner_steps, last_loss=False, stop_nonfinite=True, callback=watch)
+        if run.diverged:
+            return self._diverged(lrs)
+        self.params, self.state = run.params, run.state
+        grads, previous = seen[-1], seen[-2]
+        losses = run.losses.tolist()
+        val_loss, val_acc = self._evaluate("val")
         if not math.isfinite(val_loss) or not all(torch.isfinite(v).all() for v in self.params.values()):
             return self._diverged(lrs)
         flat = torch.cat([g.reshape(-1) for g in grads.values()])
@@ -229,9 +201,13 @@ class LRControlEnv(gym.Env):
         """(loss, accuracy) of the current parameters on the test split (an environment built with ``n_test``)."""
         if not hasattr(self, "params"):
             raise RuntimeError("call reset() before test_metrics()")
-        if not isinstance(self.inner, _Classification) or self.inner.task.test_x is None:
+        if getattr(self.family, "test_x", None) is None:
             raise ValueError("this environment has no test split; build it with n_test (e.g. LRControlEnv(n_test=2000))")
-        return self.inner.test(self.params)
+        return self._evaluate("test")
+
+    def _evaluate(self, split: str) -> tuple[float, float | None]:
+        numbers = self.task.evaluate(self.params, split)
+        return numbers["loss"], numbers.get("accuracy")
 
     def _diverged(self, lrs: np.ndarray):
         self.t += 1

@@ -1,27 +1,31 @@
 """Supervised optimizee tasks on real data: logistic regression, MLPs and a CNN on MNIST; few-shot Omniglot.
 
-A task exposes what an optimizer (hand-designed or learned) needs: ``init_params(generator)``, a seeded minibatch
-loss, and the full training and validation loss and accuracy. Parameters are plain tensors (``FunctionalModel``).
+A :class:`ClassificationTask` is a model and its data: a :class:`~learnopt_course.tasks.base.TaskFamily` whose
+``sample(generator)`` draws an initialisation and a minibatch order (a :class:`SampledClassification`, the
+:class:`~learnopt_course.tasks.base.Task` the unroll engine trains). Evaluation on the train, validation and test
+splits is chunked and builds no graph. Parameters are plain tensors (``FunctionalModel``).
 """
 
 from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..data.episodes import Episode, EpisodeSampler
+from .base import Task, TaskFamily
 from .models import FunctionalModel, cnn, mlp
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081
 
 
 @dataclass
-class ClassificationTask:
+class ClassificationTask(TaskFamily):
     """A model and a dataset with a held-out validation split (for choosing) and an optional test split (for reporting).
 
     Select hyperparameters on ``val``, report on ``test``: a method tuned and scored on the same split reports an
@@ -42,13 +46,34 @@ class ClassificationTask:
     def init_params(self, generator: torch.Generator) -> dict[str, Tensor]:
         return self.model.init(generator)
 
-    def loss(self, params: dict[str, Tensor], x: Tensor, y: Tensor) -> Tensor:
-        """Mean cross-entropy of the model with ``params`` on ``(x, y)``."""
+    def loss(self, params: dict[str, Tensor], x: Tensor | tuple[Tensor, Tensor], y: Tensor | None = None) -> Tensor:
+        """Mean cross-entropy of the model with ``params`` on ``(x, y)`` (or on a batch ``(x, y)``)."""
+        if y is None:
+            x, y = x
         return F.cross_entropy(self.model(params, x), y)
 
+    def sample_indices(self, generator: torch.Generator) -> Tensor:
+        """The indices of one minibatch, drawn with replacement from the training split."""
+        return torch.randint(0, self.train_x.shape[0], (self.batch_size,), generator=generator)
+
     def sample_batch(self, generator: torch.Generator) -> tuple[Tensor, Tensor]:
-        idx = torch.randint(0, self.train_x.shape[0], (self.batch_size,), generator=generator)
+        idx = self.sample_indices(generator)
         return self.train_x[idx], self.train_y[idx]
+
+    def sample(self, generator: torch.Generator, steps: int | None = None) -> SampledClassification:
+        """A task: an initialisation drawn with ``generator``, then the minibatch order, drawn from the same
+        generator (all ``steps + 1`` at once when ``steps`` is given, else as the steps ask for them)."""
+        params = self.init_params(generator)
+        task = SampledClassification(self, params, generator)
+        if steps is not None:
+            task.batch(steps)
+        return task
+
+    def metrics(self, params: dict[str, Tensor], split: str) -> tuple[float, float]:
+        """(loss, accuracy) on ``"train"``, ``"val"`` or ``"test"``."""
+        if split not in ("train", "val", "test"):
+            raise ValueError(f"split must be 'train', 'val' or 'test'; got {split!r}")
+        return getattr(self, f"{split}_metrics")(params)
 
     def minibatch_loss(self, params: dict[str, Tensor], generator: torch.Generator) -> Tensor:
         """Loss on a minibatch drawn (with replacement) from the training split by ``generator``."""
@@ -77,6 +102,44 @@ class ClassificationTask:
         if self.test_x is None or self.test_y is None:
             raise ValueError(f"task {self.name!r} has no test split; build it with n_test (e.g. make_task(..., n_test=2000))")
         return self._evaluate(params, self.test_x, self.test_y)
+
+
+@dataclass
+class SampledClassification(Task):
+    """One draw of a :class:`ClassificationTask`: initial parameters and a minibatch order (``batch(t)`` is the same
+    minibatch however often it is asked for; indices are drawn from ``generator`` in step order and kept)."""
+
+    family: ClassificationTask
+    params0: dict[str, Tensor]
+    generator: torch.Generator = field(repr=False)
+    order: list[Tensor] = field(default_factory=list, repr=False)
+
+    @property
+    def name(self) -> str:  # type: ignore[override]
+        return self.family.name
+
+    def init_params(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        return {k: v.clone() for k, v in self.params0.items()}
+
+    def batch(self, t: int) -> tuple[Tensor, Tensor]:
+        while len(self.order) <= t:
+            self.order.append(self.family.sample_indices(self.generator))
+        idx = self.order[t]
+        return self.family.train_x[idx], self.family.train_y[idx]
+
+    def loss(self, params: dict[str, Tensor], batch: Any = None) -> Tensor:
+        """The minibatch loss; ``batch=None``: the loss on the whole training split (chunked, on the graph)."""
+        if batch is None:
+            f = self.family
+            total = sum(F.cross_entropy(f.model(params, f.train_x[i : i + f.eval_chunk]),
+                                        f.train_y[i : i + f.eval_chunk], reduction="sum")
+                        for i in range(0, f.train_x.shape[0], f.eval_chunk))
+            return total / f.train_x.shape[0]
+        return self.family.loss(params, batch)
+
+    def evaluate(self, params: dict[str, Tensor], split: str = "train") -> dict[str, float]:
+        loss, accuracy = self.family.metrics(params, split)
+        return {"loss": loss, "accuracy": accuracy}
 
 
 @functools.lru_cache(maxsize=4)
@@ -134,8 +197,9 @@ def mnist_task(
 
 
 @dataclass
-class FewShotTask:
-    """N-way K-shot classification on Omniglot episodes with a small CNN (adapted on support, scored on query)."""
+class FewShotTask(TaskFamily):
+    """N-way K-shot classification on Omniglot episodes with a small CNN (adapted on support, scored on query).
+    ``sample(generator)`` is one episode as a task (:class:`EpisodeTask`)."""
 
     name: str
     model: FunctionalModel
@@ -156,6 +220,34 @@ class FewShotTask:
     def query_accuracy(self, params: dict[str, Tensor], episode: Episode) -> float:
         with torch.no_grad():
             return float((self.model(params, episode.query_x).argmax(-1) == episode.query_y).float().mean())
+
+    def sample(self, generator: torch.Generator) -> EpisodeTask:
+        """An episode (from the sampler's own seeded stream) and an initialisation drawn with ``generator``."""
+        return EpisodeTask(self, self.init_params(generator), self.episode())
+
+
+@dataclass
+class EpisodeTask(Task):
+    """Adapt on an episode's support set (every step sees all of it), score on its query set (split ``"val"``)."""
+
+    family: FewShotTask
+    params0: dict[str, Tensor]
+    episode: Episode
+
+    def init_params(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        return {k: v.clone() for k, v in self.params0.items()}
+
+    def loss(self, params: dict[str, Tensor], batch: Any = None) -> Tensor:
+        return self.family.support_loss(params, self.episode)
+
+    def evaluate(self, params: dict[str, Tensor], split: str = "train") -> dict[str, float]:
+        if split not in ("train", "val"):
+            raise ValueError(f"an episode has splits 'train' (support) and 'val' (query); got {split!r}")
+        with torch.no_grad():
+            if split == "train":
+                return {"loss": float(self.family.support_loss(params, self.episode))}
+            return {"loss": float(self.family.query_loss(params, self.episode)),
+                    "accuracy": self.family.query_accuracy(params, self.episode)}
 
 
 def omniglot_task(

@@ -8,11 +8,13 @@ minimizers, so lessons can measure distance to the optimum.
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor
+
+from .base import Task
 
 
 def _check_points(xy: Tensor) -> Tensor:
@@ -23,16 +25,25 @@ def _check_points(xy: Tensor) -> Tensor:
     return xy
 
 
-class Landscape(ABC):
-    """Base class: ``loss(xy)``, ``grad(xy)``, ``bounds`` ((xmin, xmax), (ymin, ymax)), ``minima`` [k, 2]."""
+class Landscape(Task):
+    """Base class: ``loss(xy)``, ``grad(xy)``, ``bounds`` ((xmin, xmax), (ymin, ymax)), ``minima`` [k, 2].
+
+    As a :class:`~learnopt_course.tasks.base.Task` its parameters are points ``[..., 2]`` (several at once are
+    independent runs) starting at ``start`` (float64), with no data."""
 
     name: str = "landscape"
     bounds: tuple[tuple[float, float], tuple[float, float]] = ((-2.0, 2.0), (-2.0, 2.0))
     start: tuple[float, float] = (-1.5, 1.5)
 
     @abstractmethod
-    def loss(self, xy: Tensor) -> Tensor:
+    def loss(self, xy: Tensor, batch: object = None) -> Tensor:
         """The loss at points ``[..., 2]``."""
+
+    def init_params(self, generator: torch.Generator | None = None) -> Tensor:
+        return torch.tensor(self.start, dtype=torch.float64)
+
+    def step_loss(self, params: Tensor, t: int) -> Tensor:
+        return self.loss(_check_points(params))
 
     @abstractmethod
     def grad(self, xy: Tensor) -> Tensor:
@@ -207,7 +218,7 @@ class NoisyGradient(Landscape):
         return self.base.loss(xy)
 
     def grad(self, xy: Tensor) -> Tensor:
-        noise = torch.randn(xy.shape, generator=self.generator, dtype=xy.dtype)
+        noise = torch.randn(xy.shape, generator=self.generator, dtype=xy.dtype).to(xy.device)
         return self.base.grad(xy) + self.sigma * noise
 
     @property

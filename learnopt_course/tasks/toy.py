@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .. import optim
+from .base import Task
 
 
 def toy_loss(x: Tensor) -> Tensor:
@@ -42,13 +42,27 @@ def toy_outer_loss(
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}")
+    from ..meta.engine import unroll
+
     lr_t = torch.as_tensor(lr, dtype=dtype)
-    mom_t = torch.as_tensor(momentum, dtype=dtype)
+    mom_t = torch.as_tensor(momentum, dtype=dtype, device=lr_t.device)
     shape = torch.broadcast_shapes(lr_t.shape, mom_t.shape)
-    x = torch.full(shape, float(x0), dtype=dtype)
-    state = optim.heavy_ball.init(x)
-    losses = []
-    for _ in range(steps):
-        losses.append(toy_loss(x))
-        x, state = optim.heavy_ball.step(x, toy_grad(x), state, {"lr": lr_t, "momentum": mom_t})
-    return torch.stack(losses).mean(dim=0)
+    x = torch.full(shape, float(x0), dtype=dtype, device=lr_t.device)
+    run = unroll(ToyTask(), "heavy_ball", x, steps, hp={"lr": lr_t, "momentum": mom_t}, graph=True, meta="mean",
+                 grad_fn=lambda x, t: toy_grad(x), last_loss=False)
+    return run.meta_loss
+
+
+class ToyTask(Task):
+    """The toy problem as a task: parameters ``x`` of any shape (independent runs), loss :func:`toy_loss`."""
+
+    name = "toy"
+
+    def __init__(self, x0: float = -4.0) -> None:
+        self.x0 = x0
+
+    def init_params(self, generator: torch.Generator | None = None) -> Tensor:
+        return torch.tensor(self.x0, dtype=torch.float64)
+
+    def loss(self, params: Tensor, batch: object = None) -> Tensor:
+        return toy_loss(params)

@@ -25,7 +25,6 @@ like a parameter (per-coordinate values), or a mapping from parameter names to a
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Union
@@ -33,28 +32,12 @@ from typing import Any, Union
 import torch
 from torch import Tensor
 
-Params = Union[Tensor, Mapping[str, Tensor]]
+from ..core import trees
+from .base import Optimizer, Params, State
+
 HyperValue = Union[float, Tensor, Mapping[str, Union[float, Tensor]]]
 Hyper = Mapping[str, HyperValue]
-State = dict[str, Any]
 Rule = Callable[[Tensor, Tensor, dict[str, Tensor], dict[str, Any], int], tuple[Tensor, dict[str, Tensor]]]
-
-_SINGLE = "__tensor__"
-
-
-def _as_dict(tree: Params, argument: str) -> dict[str, Tensor]:
-    if isinstance(tree, Tensor):
-        return {_SINGLE: tree}
-    if isinstance(tree, Mapping):
-        for key, value in tree.items():
-            if not isinstance(value, Tensor):
-                raise TypeError(f"{argument}[{key!r}] must be a torch.Tensor; got {type(value).__name__}")
-        return dict(tree)
-    raise TypeError(f"{argument} must be a tensor or a mapping of names to tensors; got {type(tree).__name__}")
-
-
-def _like(original: Params, values: dict[str, Tensor]) -> Params:
-    return values[_SINGLE] if isinstance(original, Tensor) else values
 
 
 @dataclass(frozen=True)
@@ -70,8 +53,9 @@ class FunctionalOptimizer:
     rule: Rule = field(repr=False)
 
     def init(self, params: Params) -> State:
-        """Zero state (momentum buffers, second-moment averages) for every tensor, and the step counter."""
-        tensors = _as_dict(params, "params")
+        """Zero state (momentum buffers, second-moment averages) for every tensor, and the step counter. Each slot
+        has the dtype and device of its tensor."""
+        tensors = trees.as_dict(params, "params")
         return {"t": 0, "slots": {k: {s: torch.zeros_like(p) for s in self.slots} for k, p in tensors.items()}}
 
     def hyperparameters(self, hp: Hyper | None = None) -> dict[str, HyperValue]:
@@ -87,12 +71,13 @@ class FunctionalOptimizer:
 
     def step(self, params: Params, grads: Params, state: State, hp: Hyper | None = None) -> tuple[Params, State]:
         """One optimizer step on every tensor; returns new params and new state (inputs are left untouched)."""
-        p_dict, g_dict = _as_dict(params, "params"), _as_dict(grads, "grads")
+        p_dict, g_dict = trees.as_dict(params, "params"), trees.as_dict(grads, "grads")
         if p_dict.keys() != g_dict.keys():
             raise KeyError(f"grads must have the same keys as params; params {sorted(p_dict)}, grads {sorted(g_dict)}")
         if not isinstance(state, Mapping) or "t" not in state or "slots" not in state:
             raise TypeError(f"state must come from {self.name}.init(params); got {type(state).__name__}")
         merged = self.hyperparameters(hp)
+        per_tensor = [name for name, value in merged.items() if isinstance(value, Mapping)]
         t = int(state["t"]) + 1
         new_params: dict[str, Tensor] = {}
         new_slots: dict[str, dict[str, Tensor]] = {}
@@ -100,9 +85,9 @@ class FunctionalOptimizer:
             g = g_dict[key]
             if g.shape != p.shape:
                 raise ValueError(f"grads[{key!r}] has shape {tuple(g.shape)} but params[{key!r}] has {tuple(p.shape)}")
-            local = {name: _select(value, key, name) for name, value in merged.items()}
+            local = merged if not per_tensor else {**merged, **{n: _select(merged[n], key, n) for n in per_tensor}}
             new_params[key], new_slots[key] = self.rule(p, g, state["slots"][key], local, t)
-        return _like(params, new_params), {"t": t, "slots": new_slots}
+        return trees.like(params, new_params), {"t": t, "slots": new_slots}
 
 
 def _select(value: HyperValue, key: str, name: str) -> float | Tensor:
@@ -113,45 +98,81 @@ def _select(value: HyperValue, key: str, name: str) -> float | Tensor:
     return value
 
 
+def _number(x: Any) -> bool:
+    return isinstance(x, (int, float))
+
+
 def _decayed(p: Tensor, g: Tensor, hp: dict[str, Any]) -> Tensor:
     wd = hp["weight_decay"]
-    return g if isinstance(wd, (int, float)) and wd == 0 else g + wd * p
+    if _number(wd):
+        return g if wd == 0 else g.add(p, alpha=wd)
+    return g + wd * p
+
+
+def _axpy(p: Tensor, lr: float | Tensor, d: Tensor) -> Tensor:
+    """``p - lr d`` in one kernel when ``lr`` is a number."""
+    return p.sub(d, alpha=lr) if _number(lr) else p - lr * d
+
+
+def _ema(old: Tensor, new: Tensor, decay: float | Tensor) -> Tensor:
+    """``decay old + (1 - decay) new`` (one ``lerp`` kernel when ``decay`` is a number)."""
+    return torch.lerp(old, new, 1 - decay) if _number(decay) else decay * old + (1 - decay) * new
+
+
+def _ema_sq(old: Tensor, g: Tensor, decay: float | Tensor) -> Tensor:
+    """``decay old + (1 - decay) g^2``."""
+    return torch.addcmul(old * decay, g, g, value=1 - decay) if _number(decay) else decay * old + (1 - decay) * g * g
 
 
 def _sgd(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
     """Robbins & Monro (1951) / Crouther (2023) eq. 1.1.2: ``p - lr (g + wd p)``."""
-    return p - hp["lr"] * _decayed(p, g, hp), {}
+    return _axpy(p, hp["lr"], _decayed(p, g, hp)), {}
 
 
 def _heavy_ball(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
     """Polyak (1964), Crouther (2023) eq. 1.2.2 in velocity form: ``v <- mu v + g; p <- p - lr v``."""
-    v = hp["momentum"] * s["v"] + _decayed(p, g, hp)
-    return p - hp["lr"] * v, {"v": v}
+    mu = hp["momentum"]
+    g = _decayed(p, g, hp)
+    v = torch.add(g, s["v"], alpha=mu) if _number(mu) else mu * s["v"] + g
+    return _axpy(p, hp["lr"], v), {"v": v}
 
 
 def _nesterov(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
     """Nesterov (1983), Crouther (2023) eq. 1.2.4 in torch's form: ``v <- mu v + g; p <- p - lr (g + mu v)``."""
+    mu = hp["momentum"]
     g = _decayed(p, g, hp)
-    v = hp["momentum"] * s["v"] + g
-    return p - hp["lr"] * (g + hp["momentum"] * v), {"v": v}
+    if _number(mu):
+        v = torch.add(g, s["v"], alpha=mu)
+        return _axpy(p, hp["lr"], torch.add(g, v, alpha=mu)), {"v": v}
+    v = mu * s["v"] + g
+    return _axpy(p, hp["lr"], g + mu * v), {"v": v}
 
 
 def _rmsprop(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
     """Tieleman & Hinton (2012): ``s <- a s + (1-a) g^2; p <- p - lr g / (sqrt(s + eps_root) + eps)``."""
     g = _decayed(p, g, hp)
-    sq = hp["alpha"] * s["sq"] + (1 - hp["alpha"]) * g * g
-    return p - hp["lr"] * g / (torch.sqrt(sq + hp["eps_root"]) + hp["eps"]), {"sq": sq}
+    sq = _ema_sq(s["sq"], g, hp["alpha"])
+    denom = torch.sqrt(sq + hp["eps_root"]) + hp["eps"]
+    lr = hp["lr"]
+    return (torch.addcdiv(p, g, denom, value=-lr) if _number(lr) else p - lr * g / denom), {"sq": sq}
 
 
 def _adam(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
-    """Kingma & Ba (2015), Algorithm 1, with an ``eps_root`` inside the square root for finite meta-gradients."""
+    """Kingma & Ba (2015), Algorithm 1, with an ``eps_root`` inside the square root for finite meta-gradients:
+    ``m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; p <- p - lr m_hat / (sqrt(v_hat + eps_root) + eps)``."""
     g = _decayed(p, g, hp)
-    b1, b2 = hp["beta1"], hp["beta2"]
-    m = b1 * s["m"] + (1 - b1) * g
-    v = b2 * s["v"] + (1 - b2) * g * g
-    m_hat = m / (1 - b1**t)
-    v_hat = v / (1 - b2**t)
-    return p - hp["lr"] * m_hat / (torch.sqrt(v_hat + hp["eps_root"]) + hp["eps"]), {"m": m, "v": v}
+    b1, b2, lr = hp["beta1"], hp["beta2"], hp["lr"]
+    m = _ema(s["m"], g, b1)
+    v = _ema_sq(s["v"], g, b2)
+    bc1, bc2 = 1 - b1**t, 1 - b2**t
+    if _number(b2) and _number(hp["eps_root"]):
+        v_hat = torch.add(v, hp["eps_root"] * bc2).div_(bc2) if hp["eps_root"] else v / bc2
+    else:
+        v_hat = v / bc2 + hp["eps_root"]
+    denom = torch.sqrt(v_hat) + hp["eps"]
+    if _number(lr) and _number(b1):
+        return torch.addcdiv(p, m, denom, value=-lr / bc1), {"m": m, "v": v}
+    return p - lr * (m / bc1) / denom, {"m": m, "v": v}
 
 
 sgd = FunctionalOptimizer("sgd", {"lr": 0.01, "weight_decay": 0.0}, (), _sgd)
@@ -170,125 +191,14 @@ adam = FunctionalOptimizer(
 OPTIMIZERS: dict[str, FunctionalOptimizer] = {o.name: o for o in (sgd, heavy_ball, nesterov, rmsprop, adam)}
 
 
-def get(name: str | FunctionalOptimizer) -> FunctionalOptimizer:
-    """Look an optimizer up by name (``sgd``, ``heavy_ball``, ``nesterov``, ``rmsprop``, ``adam``)."""
-    if isinstance(name, FunctionalOptimizer):
+def get(name: str | Optimizer) -> Optimizer:
+    """Look an optimizer up by name (``sgd``, ``heavy_ball``, ``nesterov``, ``rmsprop``, ``adam``); an optimizer
+    object (hand-designed or learned, anything with ``init`` and ``step``) is returned as it is."""
+    if isinstance(name, Optimizer):
         return name
-    if name not in OPTIMIZERS:
+    if not isinstance(name, str) or name not in OPTIMIZERS:
         raise KeyError(f"optimizer must be one of {sorted(OPTIMIZERS)}; got {name!r}")
     return OPTIMIZERS[name]
-
-
-@dataclass
-class Trajectory:
-    """Parameters at steps 0..T (``params[t]``) and the loss at each of them (``losses[t]``)."""
-
-    params: list[Params]
-    losses: Tensor
-
-    @property
-    def final(self) -> Params:
-        return self.params[-1]
-
-
-def minimize(
-    loss_fn: Callable[[Params], Tensor],
-    params: Params,
-    optimizer: str | FunctionalOptimizer,
-    hp: Hyper | None = None,
-    steps: int = 100,
-    *,
-    grad_fn: Callable[[Params, int], Params] | None = None,
-    differentiable: bool = False,
-) -> Trajectory:
-    """Run ``steps`` optimizer steps on ``loss_fn`` from ``params``; record every iterate and loss.
-
-    ``grad_fn(params, t)`` replaces autograd's gradient (noisy or analytic gradients). With ``differentiable=True``
-    the whole run stays on the autograd graph (``create_graph``), so the final loss can be differentiated with
-    respect to the initial parameters or to tensor hyperparameters.
-    """
-    if not isinstance(steps, int) or steps < 0:
-        raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
-    opt = get(optimizer)
-    state = opt.init(params)
-    trajectory: list[Params] = []
-    losses: list[Tensor] = []
-    current = params
-    if differentiable and grad_fn is None:
-        # leaves that do not require grad (e.g. a fixed initialisation) become differentiable starting points
-        current = _like(params, {k: v if v.requires_grad else v.detach().requires_grad_(True)
-                                 for k, v in _as_dict(params, "params").items()})
-    for t in range(steps + 1):
-        if not differentiable:
-            # without the graph, neither the parameters nor the optimizer's slots may carry one forward (a weight
-            # decay makes the slots depend on the previous leaf: O(T P) memory in a loop meant to be graph-free)
-            current, state = _detached(current), detach_state(state)
-        needs_grad = grad_fn is None
-        if needs_grad and not differentiable:
-            current = _with_grad(current)
-        loss = loss_fn(current)
-        trajectory.append(current if differentiable else _detached(current))
-        losses.append(loss if differentiable else loss.detach())
-        if t == steps:
-            break
-        if grad_fn is not None:
-            grads = grad_fn(current, t)
-        else:
-            tensors = _as_dict(current, "params")
-            flat = torch.autograd.grad(loss, list(tensors.values()), create_graph=differentiable)
-            grads = _like(current, dict(zip(tensors, flat)))
-        current, state = opt.step(current, grads, state, hp)
-    return Trajectory(trajectory, torch.stack(losses))
-
-
-def _detached(tree: Params) -> Params:
-    return _like(tree, {k: v.detach() for k, v in _as_dict(tree, "params").items()})
-
-
-def detach_state(state: State) -> State:
-    """A copy of an optimizer state with every slot detached from the autograd graph (same values)."""
-    return {"t": state["t"], "slots": {k: {s: v.detach() for s, v in slots.items()} for k, slots in state["slots"].items()}}
-
-
-def _with_grad(tree: Params) -> Params:
-    return _like(tree, {k: v.detach().requires_grad_(True) for k, v in _as_dict(tree, "params").items()})
-
-
-class PerTensorOptimizer(torch.optim.Optimizer, ABC):
-    """The one ``torch.optim`` adapter: ``step`` calls :meth:`update` for every parameter that has a gradient, with
-    that parameter's state dict and its group; subclasses say how a tensor is updated (in place, under no_grad)."""
-
-    @abstractmethod
-    def update(self, p: Tensor, state: dict, group: dict) -> None:
-        """Update ``p`` in place from ``p.grad``, keeping what it needs in ``state``."""
-
-    @torch.no_grad()
-    def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:  # type: ignore[override]
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            for p in group["params"]:
-                if p.grad is not None:
-                    self.update(p, self.state[p], group)
-        return loss
-
-
-class TorchOptimizer(PerTensorOptimizer):
-    """Run a :class:`FunctionalOptimizer` inside an ordinary ``loss.backward(); opt.step()`` PyTorch loop."""
-
-    def __init__(self, params: Any, optimizer: str | FunctionalOptimizer, **hp: float) -> None:
-        self.functional = get(optimizer)
-        super().__init__(params, self.functional.hyperparameters(hp))
-
-    def update(self, p: Tensor, state: dict, group: dict) -> None:
-        if not state:
-            state.update(self.functional.init(p.detach()))
-        hp = {k: group[k] for k in self.functional.defaults}
-        new_p, new_state = self.functional.step(p.detach(), p.grad, state, hp)
-        p.copy_(new_p)
-        state.update(new_state)
 
 
 # --- Position (two-point) forms, as written in the papers --------------------------------------------------------

@@ -1,6 +1,6 @@
 """Differentiating through optimization: unrolled hypergradients, truncation, graph memory and evolution strategies.
 
-An unrolled inner run ``w_{t+1} = Phi(w_t, lambda)`` (any functional optimizer of :mod:`learnopt_course.optim`) is a
+An unrolled inner run ``w_{t+1} = Phi(w_t, lambda)`` (any optimizer of :mod:`learnopt_course.optimizers`) is a
 differentiable function of its hyperparameters ``lambda``; its meta-loss (the final loss, or the mean loss along the
 run) can be differentiated
 
@@ -24,36 +24,23 @@ import torch
 from torch import Tensor
 from torch.autograd import forward_ad as fwad
 
-from . import optim
+from ..core.trees import Tree
+from ..optimizers.base import Optimizer
+from .engine import HyperSchedule, unroll
 
-InnerLoss = Callable[[optim.Params, int], Tensor]
-HyperSchedule = Union[Mapping[str, object], Callable[[int], Mapping[str, object]]]
+InnerLoss = Callable[[Tree, int], Tensor]
 META_LOSSES = ("final", "mean")
-
-
-def _inner_grad(inner_loss: InnerLoss, w: optim.Params, t: int,
-                track: bool = True) -> tuple[optim.Params, optim.Params, Tensor]:
-    """Gradient of ``inner_loss(w, t)`` with respect to ``w``, the tree it was taken at, and the loss itself (so a
-    caller never evaluates it twice, which would also draw a second minibatch from a stateful sampler). With
-    ``track`` the gradient stays on the graph (second-order terms included), else it is a plain tensor."""
-    tensors = optim._as_dict(w, "params")
-    with torch.enable_grad():
-        tensors = {k: v if v.requires_grad else v.detach().requires_grad_(True) for k, v in tensors.items()}
-        tree = optim._like(w, tensors)
-        loss = inner_loss(tree, t)
-        grads = torch.autograd.grad(loss, list(tensors.values()), create_graph=track)
-    return optim._like(w, dict(zip(tensors, grads))), tree, loss
 
 
 def unrolled_loss(
     inner_loss: InnerLoss,
-    params: optim.Params,
-    optimizer: str | optim.FunctionalOptimizer,
+    params: Tree,
+    optimizer: str | Optimizer,
     hp: HyperSchedule,
     steps: int,
     *,
     meta: str = "final",
-    outer_loss: Callable[[optim.Params], Tensor] | None = None,
+    outer_loss: Callable[[Tree], Tensor] | None = None,
     truncate: int | None = None,
 ) -> Tensor:
     """Run ``steps`` optimizer steps on ``inner_loss(params, t)`` and return the meta-loss, on the autograd graph.
@@ -62,34 +49,15 @@ def unrolled_loss(
     ``outer_loss(w_T)`` (default: ``inner_loss(w_T, steps)``); ``meta="mean"`` the mean of ``inner_loss(w_t, t)``
     for ``t = 0..T-1`` (Andrychowicz et al. 2016's summed meta-loss, and the toy meta-loss of lesson 01).
     ``truncate=K`` cuts the graph before the last ``K`` steps: earlier steps still run, but no gradient flows
-    through them (truncated backpropagation through time).
+    through them (truncated backpropagation through time). One call of the unroll engine
+    (:func:`learnopt_course.meta.engine.unroll`).
     """
     if not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps must be a positive integer; got {steps!r}")
     if meta not in META_LOSSES:
         raise ValueError(f"meta must be one of {META_LOSSES}; got {meta!r}")
-    if truncate is not None and (not isinstance(truncate, int) or not 1 <= truncate <= steps):
-        raise ValueError(f"truncate must be an integer from 1 to steps={steps}; got {truncate!r}")
-    opt = optim.get(optimizer)
-    schedule = hp if callable(hp) else (lambda t: hp)
-    state = opt.init(params)
-    w = params
-    losses = []
-    for t in range(steps):
-        track = truncate is None or t >= steps - truncate
-        if truncate is not None and t == steps - truncate:
-            w, state = optim._detached(w), optim.detach_state(state)
-        g, w, loss = _inner_grad(inner_loss, w, t, track)
-        if meta == "mean":
-            losses.append(loss if track else loss.detach())
-        if track:
-            w, state = opt.step(w, g, state, schedule(t))
-        else:  # before the truncation window nothing is recorded for the backward pass
-            with torch.no_grad():
-                w, state = opt.step(optim._detached(w), g, state, schedule(t))
-    if meta == "mean":
-        return torch.stack(losses).mean()
-    return outer_loss(w) if outer_loss is not None else inner_loss(w, steps)
+    return unroll(inner_loss, optimizer, params, steps, hp=hp, graph=True, truncate=truncate, meta=meta,
+                  outer=outer_loss, last_loss=False).meta_loss
 
 
 def hypergradient(

@@ -3,9 +3,9 @@
 A :class:`Bilevel` problem is ``min_lam L_V(w*(lam), lam)`` with ``w*(lam) = argmin_w L_T(w, lam)`` (Lorraine 2023,
 eqs. 3.1-3.2). Its hypergradient is computed by
 
-* ``unroll``: reverse mode through ``steps`` gradient-descent steps (lesson 02's :mod:`~learnopt_course.unroll`);
+* ``unroll``: reverse mode through ``steps`` gradient-descent steps (lesson 02's :mod:`~learnopt_course.meta.unroll`);
 * ``truncated``: the same, backpropagating only through the last ``K`` steps (Shaban et al. 2019);
-* ``exact``, ``cg``, ``neumann``: the implicit function theorem at ``w_T`` (:mod:`~learnopt_course.ift`), with the
+* ``exact``, ``cg``, ``neumann``: the implicit function theorem at ``w_T`` (:mod:`~learnopt_course.meta.ift`), with the
   inverse-Hessian-vector product solved exactly, by ``K`` CG steps, or by ``K`` Neumann terms of step ``alpha``.
 
 :func:`optimize` is Lorraine 2023's Alg. 4: warm-started inner steps alternating with hypergradient steps. The
@@ -25,9 +25,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import ift, optim, unroll
+from ..core import trees
+from ..meta import ift
+from ..meta.engine import Run, unroll
+from ..meta.unroll import graph_bytes
+from ..meta.unroll import hypergradient as reverse_hypergradient
+from ..tasks.base import Task
 
 Tree = Union[Tensor, Mapping[str, Tensor]]
+Params = Tree
 METHODS = ("unroll", "truncated", "exact", "cg", "neumann")
 
 
@@ -39,13 +45,49 @@ class Bilevel:
     reports held-out numbers (accuracy) where the problem has them."""
 
     name: str
-    train_loss: Callable[[optim.Params, Tree], Tensor]
-    val_loss: Callable[[optim.Params, Tree], Tensor]
-    w0: optim.Params
+    train_loss: Callable[[Params, Tree], Tensor]
+    val_loss: Callable[[Params, Tree], Tensor]
+    w0: Params
     lam0: Tree
     lr: float | Callable[[Tree], float]
-    metrics: Callable[[optim.Params], dict[str, float]] | None = None
+    metrics: Callable[[Params], dict[str, float]] | None = None
     data: dict[str, Tensor] = field(default_factory=dict, repr=False)
+
+    def task(self, lam: Tree) -> InnerTask:
+        """The inner problem at ``lam`` as a :class:`~learnopt_course.tasks.base.Task`."""
+        return InnerTask(self, lam)
+
+    def step_size(self, lam: Tree) -> float:
+        return step_size(self, lam)
+
+    def solve(self, lam: Tree, w: Params | None, steps: int, *, graph: bool = False,
+              truncate: int | None = None) -> Run:
+        """``steps`` gradient-descent steps on ``L_T(., lam)`` from ``w`` (default ``w0``) through the unroll engine;
+        the run's meta-loss is ``L_V(w_T, lam)`` (on the graph with ``graph``, through the last ``truncate`` steps)."""
+        lr = step_size(self, lam)
+        return unroll(self.task(lam), "sgd", trees.detach(self.w0 if w is None else w), steps, hp={"lr": lr},
+                      graph=graph, truncate=truncate, meta="final", outer=lambda ww: self.val_loss(ww, lam),
+                      last_loss=False)
+
+
+class InnerTask(Task):
+    """``L_T(., lam)`` of a bilevel problem as a task; its ``"val"`` split is ``L_V``."""
+
+    def __init__(self, problem: Bilevel, lam: Tree) -> None:
+        self.problem, self.lam = problem, lam
+
+    def init_params(self, generator: torch.Generator | None = None) -> Params:
+        return trees.detach(self.problem.w0)
+
+    def loss(self, params: Params, batch: object = None) -> Tensor:
+        return self.problem.train_loss(params, self.lam)
+
+    def evaluate(self, params: Params, split: str = "train") -> dict[str, float]:
+        if split not in ("train", "val"):
+            raise ValueError(f"a bilevel problem has splits 'train' and 'val'; got {split!r}")
+        loss = self.problem.train_loss if split == "train" else self.problem.val_loss
+        with torch.no_grad():
+            return {"loss": float(loss(params, self.lam))}
 
 
 def step_size(problem: Bilevel, lam: Tree) -> float:
@@ -57,39 +99,33 @@ def step_size(problem: Bilevel, lam: Tree) -> float:
 
 
 def _tree_leaves(tree: Tree) -> list[Tensor]:
-    return ift._leaves(tree, "lam")
+    return trees.leaves(tree, "lam")
 
 
-_tree_like = ift._rebuild
+_tree_like = trees.rebuild
 
 
-def inner_solve(problem: Bilevel, lam: Tree, w: optim.Params | None = None, steps: int = 100,
-                lr: float | None = None) -> optim.Params:
+def inner_solve(problem: Bilevel, lam: Tree, w: Params | None = None, steps: int = 100,
+                lr: float | None = None) -> Params:
     """``steps`` steps of gradient descent on ``L_T(., lam)`` from ``w`` (default ``w0``), with no graph kept."""
     if not isinstance(steps, int) or steps < 0:
         raise ValueError(f"steps must be a non-negative integer; got {steps!r}")
-    lam = _tree_like(lam, [t.detach() for t in _tree_leaves(lam)])
-    w = optim._detached(problem.w0 if w is None else w)
-    opt, hp = optim.get("sgd"), {"lr": step_size(problem, lam) if lr is None else lr}
-    state = opt.init(w)
-    for _ in range(steps):
-        g, _, _ = unroll._inner_grad(lambda ww, t: problem.train_loss(ww, lam), w, 0, track=False)
-        w, state = opt.step(w, optim._detached(g), state, hp)
-    return w
+    lam = trees.detach(lam)
+    hp = {"lr": step_size(problem, lam) if lr is None else lr}
+    return unroll(problem.task(lam), "sgd", trees.detach(problem.w0 if w is None else w), steps, hp=hp,
+                  last_loss=False).params
 
 
-def _unrolled_val(problem: Bilevel, w: optim.Params, steps: int, truncate: int | None) -> Callable[..., Tensor]:
+def _unrolled_val(problem: Bilevel, w: Params, steps: int, truncate: int | None) -> Callable[..., Tensor]:
     def meta(*leaves: Tensor) -> Tensor:
-        lam = _tree_like(problem.lam0, list(leaves))
-        lr = step_size(problem, lam)
-        return unroll.unrolled_loss(lambda ww, t: problem.train_loss(ww, lam), w, "sgd", {"lr": lr}, steps,
-                                    outer_loss=lambda ww: problem.val_loss(ww, lam), truncate=truncate)
+        return problem.solve(_tree_like(problem.lam0, list(leaves)), w, steps, graph=True,
+                             truncate=truncate).meta_loss
 
     return meta
 
 
-def hypergradient(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, steps: int, K: int = 10,
-                  alpha: float | None = None) -> tuple[Tree, optim.Params | None]:
+def hypergradient(problem: Bilevel, lam: Tree, w: Params, method: str, *, steps: int, K: int = 10,
+                  alpha: float | None = None) -> tuple[Tree, Params | None]:
     """The hypergradient after ``steps`` inner steps from ``w``, by ``method`` (see :data:`METHODS`).
 
     IFT methods run the inner steps without a graph and return ``(hypergradient, w_T)``; unrolled methods return
@@ -101,7 +137,7 @@ def hypergradient(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, 
         raise ValueError(f"K must be a positive integer; got {K!r}")
     if method in ("unroll", "truncated"):
         truncate = min(K, steps) if method == "truncated" else None
-        grads = unroll.hypergradient(_unrolled_val(problem, w, steps, truncate), _tree_leaves(lam))
+        grads = reverse_hypergradient(_unrolled_val(problem, w, steps, truncate), _tree_leaves(lam))
         return _tree_like(lam, grads), None
     w_T = inner_solve(problem, lam, w, steps)
     g = ift.hypergradient(problem.train_loss, problem.val_loss, w_T, lam, method, iterations=K,
@@ -109,7 +145,7 @@ def hypergradient(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, 
     return g, w_T
 
 
-def cost(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, steps: int, K: int = 10,
+def cost(problem: Bilevel, lam: Tree, w: Params, method: str, *, steps: int, K: int = 10,
          repeats: int = 3) -> dict[str, float]:
     """Wall-clock seconds per hypergradient (best of ``repeats``) and the bytes the autograd graph holds when the
     backward passes start: the whole unroll for ``unroll``, the last K steps for ``truncated``, one gradient graph
@@ -122,23 +158,23 @@ def cost(problem: Bilevel, lam: Tree, w: optim.Params, method: str, *, steps: in
     leaves = [t.detach().requires_grad_(True) for t in _tree_leaves(lam)]
     if method in ("unroll", "truncated"):
         truncate = min(K, steps) if method == "truncated" else None
-        _, nbytes = unroll.graph_bytes(lambda: _unrolled_val(problem, w, steps, truncate)(*leaves))
+        _, nbytes = graph_bytes(lambda: _unrolled_val(problem, w, steps, truncate)(*leaves))
     else:
         w_T = inner_solve(problem, lam, w, steps)
         lam_tree = _tree_like(lam, leaves)
-        _, nbytes = unroll.graph_bytes(
+        _, nbytes = graph_bytes(
             lambda: ift._gradient_graph(lambda ww: problem.train_loss(ww, lam_tree), w_T)[0])
     return {"seconds": seconds, "graph_bytes": float(nbytes)}
 
 
 def relative_error(estimate: Tree, exact: Tree) -> float:
-    a, b = ift._flat(_tree_leaves(estimate)), ift._flat(_tree_leaves(exact))
+    a, b = trees.flat(_tree_leaves(estimate)), trees.flat(_tree_leaves(exact))
     return float((a - b).norm() / b.norm())
 
 
 def cosine(estimate: Tree, exact: Tree) -> float:
     """Cosine between two hypergradients (always +-1 with one hyperparameter: then it says only the sign)."""
-    a, b = ift._flat(_tree_leaves(estimate)), ift._flat(_tree_leaves(exact))
+    a, b = trees.flat(_tree_leaves(estimate)), trees.flat(_tree_leaves(exact))
     return float(a @ b / (a.norm() * b.norm()))
 
 
@@ -160,35 +196,47 @@ class History:
 
 def optimize(problem: Bilevel, *, outer_steps: int, inner_steps: int, method: str = "neumann", K: int = 10,
              hyper_lr: float = 0.1, hyper_optimizer: str = "adam", alpha: float | None = None,
-             lam: Tree | None = None, every: int = 0, record_lam: bool = False) -> tuple[Tree, optim.Params, History]:
+             lam: Tree | None = None, every: int = 0, record_lam: bool = False) -> tuple[Tree, Params, History]:
     """Gradient-based hyperparameter optimisation, Lorraine 2023 Alg. 4: ``inner_steps`` warm-started steps on
     ``w``, then one step of ``hyper_optimizer`` on ``lam`` along the hypergradient; repeated ``outer_steps`` times.
     ``lam`` is the starting point (default ``problem.lam0``). ``every > 0`` records ``metrics(w)`` every that many
-    outer steps; ``record_lam`` keeps a detached copy of the hyperparameters after every outer step."""
+    outer steps; ``record_lam`` keeps a detached copy of the hyperparameters after every outer step.
+
+    One run of the meta-trainer (:func:`learnopt_course.meta.trainer.train`) with windows of ``inner_steps``: the
+    unrolled methods continue from the very run they differentiated (each inner step is taken once), the IFT
+    methods from the graph-free solve they linearise at."""
+    from ..meta.gradients import Implicit, TruncatedBackprop
+    from ..meta.objectives import HyperparameterObjective
+    from ..meta.trainer import TrainConfig, train
+    from ..optimizers import TorchOptimizer
+
     if not isinstance(outer_steps, int) or outer_steps < 1:
         raise ValueError(f"outer_steps must be a positive integer; got {outer_steps!r}")
-    lam = _tree_like(problem.lam0, [t.detach().clone() for t in _tree_leaves(problem.lam0 if lam is None else lam)])
-    opt = optim.get(hyper_optimizer)
-    lam_dict = optim._as_dict(lam, "lam")
-    state = opt.init(lam_dict)
-    w = optim._detached(problem.w0)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}; got {method!r}")
+    if not isinstance(K, int) or K < 1:
+        raise ValueError(f"K must be a positive integer; got {K!r}")
+    start = trees.tree_map(lambda t: t.detach().clone(), problem.lam0 if lam is None else lam)
+    objective = HyperparameterObjective(problem, start, truncate=K if method == "truncated" else None)
+    estimator = TruncatedBackprop() if method in ("unroll", "truncated") else Implicit(method, K, alpha)
     history = History()
-    for step in range(outer_steps):
-        if method in ("unroll", "truncated"):
-            g, _ = hypergradient(problem, lam, w, method, steps=inner_steps, K=K)
-            w = inner_solve(problem, lam, w, inner_steps)
-        else:
-            g, w = hypergradient(problem, lam, w, method, steps=inner_steps, K=K, alpha=alpha)
-        lam_dict, state = opt.step(lam_dict, optim._as_dict(g, "g"), state, {"lr": hyper_lr})
-        lam = _tree_like(lam, list(lam_dict.values()))
+    box: dict[str, Params] = {"w": trees.detach(problem.w0)}
+
+    def record(update: int, value: float, workers: list) -> None:
+        w = box["w"] = workers[0].params
+        lam_now = trees.detach(objective.lam)
         with torch.no_grad():
-            history.val_loss.append(float(problem.val_loss(w, lam)))
-            history.train_loss.append(float(problem.train_loss(w, lam)))
-            if record_lam:
-                history.lam.append(_tree_like(lam, [t.detach().clone() for t in _tree_leaves(lam)]))
-        if every and problem.metrics is not None and ((step + 1) % every == 0 or step + 1 == outer_steps):
-            history.metrics.append({"step": step + 1, **problem.metrics(w)})
-    return lam, w, history
+            history.val_loss.append(float(problem.val_loss(w, lam_now)))
+            history.train_loss.append(float(problem.train_loss(w, lam_now)))
+        if record_lam:
+            history.lam.append(trees.tree_map(lambda t: t.clone(), lam_now))
+        if every and problem.metrics is not None and (update % every == 0 or update == outer_steps):
+            history.metrics.append({"step": update, **problem.metrics(w)})
+
+    config = TrainConfig(runs=1, steps=outer_steps * inner_steps, unroll=inner_steps, meta_lr=hyper_lr)
+    train(objective, config, torch.Generator(), estimator, on_update=record, progress_desc=None,
+          meta_optimizer=lambda params: TorchOptimizer(params, hyper_optimizer, lr=hyper_lr))
+    return trees.detach(objective.lam), box["w"], history
 
 
 # --- The lesson's problems ----------------------------------------------------------------------------------
@@ -233,7 +281,7 @@ def logistic_l2(n: int = 1000, d: int = 20, seed: int = 0, dtype: torch.dtype = 
 
 
 def _mnist_split(n_train: int, n_val: int, seed: int, root: str | None) -> dict[str, Tensor]:
-    from .tasks.classification import _mnist
+    from ..tasks.classification import _mnist
 
     x, y = _mnist("train", root)
     xs, ys = _mnist("test", root)
@@ -251,7 +299,7 @@ def mnist_weight_decay(n_train: int = 50, n_val: int = 50, hidden: int = 20, see
     """Overfitting a small validation set (Lorraine 2023, sec. 3.5.2, on MNIST): a 784-``hidden``-10 sigmoid MLP
     trained on ``n_train`` images with one weight decay per weight, ``L_T = CE_train + 1/2 sum exp(lam) w^2``
     (as many hyperparameters as weights), tuned on ``n_val`` validation images; the test set is the official one."""
-    from .tasks.models import mlp
+    from ..tasks.models import mlp
 
     data = _mnist_split(n_train, n_val, seed, root)
     model = mlp([784, hidden, 10], "sigmoid")

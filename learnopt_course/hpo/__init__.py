@@ -1,0 +1,1 @@
+"""Hyperparameter optimisation: bilevel problems and gradient-based tuning (:mod:`.bilevel`, lesson 10)."""

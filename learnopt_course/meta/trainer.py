@@ -1,0 +1,169 @@
+"""The meta-trainer: the one outer loop of the library.
+
+``train(objective, config, generator, estimator)`` runs ``config.runs`` inner problems ("super epochs"); each is cut
+into windows of ``config.unroll`` steps, and after every window the estimator's meta-gradient updates the
+meta-parameters (Andrychowicz et al. 2016; Schröter 2022, sec. 3.4; Lorraine 2023, Alg. 4 for hyperparameters).
+Around that loop, each optional:
+
+* a meta learning-rate ``schedule`` (constant, or cosine to 0 over all updates);
+* gradient ``normalize`` (per tensor, Schröter 2022, sec. 5.3.2, or global);
+* snapshot selection: ``validate(objective)`` (lower is better, on held-out tasks) before training and every
+  ``validate_every`` runs; the best snapshot is restored at the end;
+* a non-finite guard: a window whose meta-loss or gradient is not finite is not applied and its run stops there
+  (``inf`` in the history); a warning counts them;
+* atomic, resumable checkpoints: with ``checkpoint=path`` the whole training state (meta-parameters, meta-optimizer,
+  schedule, generator, history, best snapshot) is written after every run, and a later call resumes from it, giving
+  the result an uninterrupted call would have.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..core import atomic_path
+from .gradients import Estimator, MetaObjective, TruncatedBackprop
+
+
+@dataclass
+class TrainConfig:
+    """How long and how the meta-parameters are trained."""
+
+    runs: int = 100  # inner problems ("super epochs")
+    steps: int = 100  # inner steps per run
+    unroll: int = 20  # window (truncation) length
+    meta_lr: float = 1e-3
+    schedule: str = "constant"  # or "cosine": meta_lr to 0 over all updates
+    normalize: str = "none"  # "per_tensor" or "global"
+    validate_every: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("runs", "steps", "unroll"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"schedule must be 'constant' or 'cosine'; got {self.schedule!r}")
+        if self.normalize not in ("none", "per_tensor", "global"):
+            raise ValueError(f"normalize must be 'none', 'per_tensor' or 'global'; got {self.normalize!r}")
+        if not isinstance(self.validate_every, int) or self.validate_every < 0:
+            raise ValueError(f"validate_every must be >= 0 (0 = never); got {self.validate_every!r}")
+        if not 1 <= self.unroll <= self.steps:
+            raise ValueError(f"unroll must be between 1 and steps={self.steps}; got {self.unroll}")
+
+
+def normalize_(grads: list[torch.Tensor], how: str) -> None:
+    """Divide meta-gradients in place by their norm, per tensor or globally."""
+    if how == "per_tensor":
+        for g in grads:
+            g.div_(g.norm().clamp_min(1e-30))
+    elif how == "global":
+        total = torch.sqrt(sum((g**2).sum() for g in grads)).clamp_min(1e-30)
+        for g in grads:
+            g.div_(total)
+
+
+def _snapshot(phi: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: p.detach().clone() for k, p in phi.items()}
+
+
+def train(objective: MetaObjective, config: TrainConfig, generator: torch.Generator,
+          estimator: Estimator | None = None, *,
+          meta_optimizer: Callable[[list[torch.Tensor]], torch.optim.Optimizer] | None = None,
+          validate: Callable[[MetaObjective], float] | None = None,
+          callback: Callable[[int, float], None] | None = None,
+          on_update: Callable[[int, float, list[Any]], None] | None = None,
+          checkpoint: str | os.PathLike | None = None, progress_desc: str | None = "meta-training") -> list[float]:
+    """Meta-train ``objective``'s parameters in place; returns the mean meta-loss per step of every run.
+
+    ``meta_optimizer(params)`` builds the meta-optimizer (default ``torch.optim.Adam(lr=config.meta_lr)``).
+    ``callback(run, mean meta-loss)`` after every run; ``on_update(update, meta-loss, workers)`` after every
+    applied update (the workers hold the inner parameters)."""
+    from ..progress import progress
+
+    estimator = estimator or TruncatedBackprop()
+    if config.validate_every and validate is None:
+        raise ValueError("config.validate_every > 0 needs a validate function (objective -> score, lower is better)")
+    phi = objective.parameters()
+    if not phi or not any(p.requires_grad for p in phi.values()):
+        raise ValueError("the objective has no meta-parameter that requires grad (was the network frozen, e.g. by "
+                         "requires_grad_(False)?); meta-training would change nothing")
+    params = list(phi.values())
+    opt = meta_optimizer(params) if meta_optimizer else torch.optim.Adam(params, lr=config.meta_lr)
+    window = config.steps if estimator.full else config.unroll
+    windows = math.ceil(config.steps / window)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.runs * windows)
+                 if config.schedule == "cosine" else None)
+    history: list[float] = []
+    skipped, first_run, updates = 0, 0, 0
+    best = None
+    path = Path(checkpoint) if checkpoint is not None else None
+    if path is not None and path.is_file():
+        saved = torch.load(path, weights_only=False)
+        if saved["config"] != asdict(config):
+            raise ValueError(f"checkpoint {path} was written for config {saved['config']}, not {asdict(config)}; "
+                             "delete it or use another path")
+        with torch.no_grad():
+            for k, p in phi.items():
+                p.copy_(saved["phi"][k])
+        opt.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        history, skipped, first_run, updates, best = (saved["history"], saved["skipped"], saved["run"],
+                                                      saved["updates"], saved["best"])
+    elif config.validate_every:
+        best = (validate(objective), _snapshot(phi))
+    runs = range(first_run, config.runs)
+    for run in (progress(runs, desc=progress_desc) if progress_desc else runs):
+        workers = estimator.init(objective, generator)
+        total = 0.0
+        for start in range(0, config.steps, window):
+            length = min(window, config.steps - start)
+            value, grads, workers = estimator.estimate(objective, phi, workers, length, generator)
+            grad_list = [grads[k] for k in phi]
+            if not (bool(torch.isfinite(value)) and all(g is None or bool(torch.isfinite(g).all())
+                                                        for g in grad_list)):
+                skipped += 1
+                total = math.inf
+                break
+            normalize_([g for g in grad_list if g is not None], config.normalize)
+            opt.zero_grad()
+            for p, g in zip(params, grad_list):
+                p.grad = None if g is None else g.detach().to(p.dtype)
+            opt.step()
+            if scheduler is not None:
+                scheduler.step()
+            updates += 1
+            total += float(value) / length
+            if on_update is not None:
+                on_update(updates, float(value), workers)
+        history.append(total / windows)
+        if callback is not None:
+            callback(run, history[-1])
+        if best is not None and ((run + 1) % config.validate_every == 0 or run + 1 == config.runs):
+            score = validate(objective)
+            if score < best[0]:
+                best = (score, _snapshot(phi))
+        if path is not None:
+            with atomic_path(path) as tmp:
+                torch.save({"config": asdict(config), "phi": _snapshot(phi), "optimizer": opt.state_dict(),
+                            "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                            "generator": generator.get_state(), "history": history, "skipped": skipped,
+                            "run": run + 1, "updates": updates, "best": copy.deepcopy(best)}, tmp)
+    if best is not None:
+        with torch.no_grad():
+            for k, p in phi.items():
+                p.copy_(best[1][k])
+    if skipped:
+        warnings.warn(f"meta-training skipped {skipped} non-finite meta-updates (diverged inner runs); those runs "
+                      "stopped early and are inf in the history", RuntimeWarning, stacklevel=2)
+    return history

@@ -1,0 +1,49 @@
+"""The one optimizer interface of the library, for hand-designed and learned optimizers alike.
+
+An optimizer is a pair of pure functions (the ``init``/``update`` design of optax and google/learned_optimization,
+in PyTorch's functional style)::
+
+    state = opt.init(params)
+    params, state = opt.step(params, grads, state, hp)
+
+``params`` and ``grads`` are trees (:mod:`learnopt_course.core.trees`); ``hp`` optionally overrides
+hyperparameters. Nothing is modified in place, so a step can sit on the autograd graph: the unroll engine
+(:mod:`learnopt_course.meta.engine`) differentiates through it, :class:`~.torch_adapter.TorchOptimizer` runs it in
+an ordinary ``loss.backward(); opt.step()`` loop, and the RL environment trains with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Protocol, Union, runtime_checkable
+
+from torch import Tensor
+
+Params = Union[Tensor, Mapping[str, Tensor]]
+State = Any
+
+
+@runtime_checkable
+class Optimizer(Protocol):
+    """What the engine, the ``torch.optim`` adapter and the RL environment need from an optimizer."""
+
+    name: str
+
+    def init(self, params: Params) -> State:
+        """The state before the first step (buffers shaped, typed and placed like ``params``)."""
+
+    def step(self, params: Params, grads: Params, state: State,
+             hp: Mapping[str, Any] | None = None) -> tuple[Params, State]:
+        """One update: new parameters and new state; the inputs are left untouched."""
+
+
+def detach_state(state: State) -> State:
+    """A copy of an optimizer state (any nesting of dicts, lists and tuples) with every tensor detached from the
+    autograd graph (same values): what a truncation window or a graph-free run carries forward."""
+    if isinstance(state, Tensor):
+        return state.detach()
+    if isinstance(state, Mapping):
+        return {k: detach_state(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(detach_state(v) for v in state)
+    return state
