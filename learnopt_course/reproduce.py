@@ -84,8 +84,9 @@ def starting_point(recipe: l2l.Recipe, seed: int | None = None) -> l2l.Coordinat
     """The network meta-training starts from: freshly initialised with the recipe's seed (or ``seed``) and, if the
     recipe asks for it, pretrained towards gradient descent (:func:`l2l.pretrain`)."""
     seed = recipe.seed if seed is None else seed
-    torch.manual_seed(seed)
-    net = l2l.CoordinateLSTM(recipe.lstm)
+    with torch.random.fork_rng(devices=[]):  # the caller's global generator is left as it was
+        torch.manual_seed(seed)
+        net = l2l.CoordinateLSTM(recipe.lstm)
     if recipe.pretrain_lr:
         l2l.pretrain(net, recipe.pretrain_lr, recipe.pretrain_iterations, generator=torch.Generator().manual_seed(seed))
     return net

@@ -165,3 +165,30 @@ def test_an_unwritable_omniglot_cache_warns_and_leaves_no_temporary_file(tmp_pat
     monkeypatch.setattr(omniglot, "_fingerprint", lambda listing, size: "x")
     with pytest.warns(RuntimeWarning, match="ignoring the damaged Omniglot cache"):
         assert torch.equal(omniglot._cached_decode([], 4, "background", tmp_path), images)
+
+
+# --- checkers and PPO leave the global generator alone ---------------------------------------------------------
+
+
+def test_ppo_and_a_checker_neither_reseed_nor_consume_the_global_generator():
+    from learnopt_course.checks import lesson05
+    from learnopt_course.rl import PPO, PPOConfig
+    from learnopt_course.rl.env import LRControlEnv
+
+    torch.manual_seed(1234)
+    before = torch.get_rng_state()
+
+    def make():
+        return LRControlEnv("quadratic", episode_length=3, inner_steps=2)
+
+    agent = PPO(make, PPOConfig(n_steps=6, batch_size=3, epochs=1, seed=0))
+    agent.learn(6)
+    agent.predict(agent.obs[0], deterministic=False)
+    lesson05.slice_meta_loss(lambda net, problem, theta, state, T: l2l.unroll_slice(net, problem, theta, state, 0,
+                                                                                      T)[0])
+    assert torch.equal(torch.get_rng_state(), before)
+    # the agent's stream is its own: the same seed gives the same run whatever the caller draws in between
+    torch.randn(100)
+    again = PPO(make, PPOConfig(n_steps=6, batch_size=3, epochs=1, seed=0))
+    again.learn(6)
+    assert all(torch.equal(a, b) for a, b in zip(agent.net.parameters(), again.net.parameters()))

@@ -97,8 +97,9 @@ def _reference_slice(net, problem, theta, state, T):
 
 def _slice_case(seed: int) -> Callable[[], dict]:
     def make() -> dict:
-        torch.manual_seed(100 + seed)
-        net = l2l.CoordinateLSTM(preprocessing="none", output_scale=0.05)
+        with torch.random.fork_rng(devices=[]):  # the student's global generator is left as it was
+            torch.manual_seed(100 + seed)
+            net = l2l.CoordinateLSTM(preprocessing="none", output_scale=0.05)
         problem = l2l.quadratic_problem(torch.Generator().manual_seed(seed), batch=3, dim=4)
         return {"net": net, "problem": problem, "theta": problem.theta0.clone(), "state": net.init_state(12),
                 "T": 3 + seed}

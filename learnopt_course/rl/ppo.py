@@ -149,8 +149,13 @@ class PPO:
         if not isinstance(space, gym.spaces.Box) or len(space.shape) != 1:
             raise ValueError(f"observation space must be a flat Box; got {space}")
         self.action_space = self.envs[0].action_space
-        torch.manual_seed(c.seed)
-        self.net = ActorCritic(space.shape[0], self.action_space, c.hidden, c.log_std_init)
+        # the agent's randomness (initial weights, then its action samples) is one private stream seeded by c.seed:
+        # the global generator is neither reseeded nor consumed (torch.distributions sample from the global one, so
+        # sampling runs inside fork_rng with the agent's own state swapped in)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(c.seed)
+            self.net = ActorCritic(space.shape[0], self.action_space, c.hidden, c.log_std_init)
+            self._rng_state = torch.get_rng_state()
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, eps=1e-5)
         self.obs_rms = RunningMeanStd(space.shape) if c.normalize_obs else None
         self.obs = np.stack([env.reset(seed=c.seed + i)[0] for i, env in enumerate(self.envs)])
@@ -158,6 +163,14 @@ class PPO:
         self.steps = 0
         # one entry per finished episode: step, return, and the numbers of the environment's last info (e.g. val_loss)
         self.history: list[dict[str, float]] = []
+
+    def _sample(self, dist: torch.distributions.Distribution) -> Tensor:
+        """A sample of ``dist`` drawn from the agent's own random stream."""
+        with torch.random.fork_rng(devices=[]):
+            torch.set_rng_state(self._rng_state)
+            action = dist.sample()
+            self._rng_state = torch.get_rng_state()
+        return action
 
     def _norm(self, obs: np.ndarray) -> Tensor:
         x = self.obs_rms.normalize(obs) if self.obs_rms is not None else obs
@@ -175,7 +188,7 @@ class PPO:
             if deterministic:
                 action = dist.probs.argmax(-1) if self.net.discrete else dist.mean
             else:
-                action = dist.sample()
+                action = self._sample(dist)
         return self._env_action(action[0].numpy())
 
     def collect(self) -> dict[str, Tensor]:
@@ -188,7 +201,7 @@ class PPO:
             x = self._norm(self.obs)
             with torch.no_grad():
                 dist = self.net.distribution(x)
-                action = dist.sample()
+                action = self._sample(dist)
                 log_prob, value = dist.log_prob(action), self.net.value(x).squeeze(-1)
             rewards, dones, next_obs = np.zeros(E), np.zeros(E), []
             for i, env in enumerate(self.envs):
