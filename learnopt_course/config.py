@@ -142,6 +142,15 @@ def set_plot_style() -> None:
     )
 
 
+_DEVICE = torch.device("cpu")
+
+
+def default_device() -> torch.device:
+    """The device the last :func:`setup` chose (``cfg.device``; CPU before any setup): where the task factories
+    (MNIST tasks, quadratics, bilevel problems) put their data and parameters unless told otherwise."""
+    return _DEVICE
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a torch generator seeded with ``seed`` for explicit use."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
@@ -171,6 +180,8 @@ def setup(
     torch.set_num_threads(n_threads)
     generator = seed_everything(seed)
     dev = resolve_device(chosen_scale, device)
+    global _DEVICE
+    _DEVICE = dev
     if plot_style:
         set_plot_style()
     return Config(seed=seed, scale=chosen_scale, device=dev, threads=n_threads, generator=generator)

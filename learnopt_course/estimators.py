@@ -194,24 +194,3 @@ def svg1_samples(task: LinearControl, k: float, n: int, generator: torch.Generat
         total = total + (-(nxt**2) - task.cost * a**2) + coef[t + 1][0] * nxt**2 + coef[t + 1][1]
     (grads,) = torch.autograd.grad(total.sum(), kk)
     return grads
-
-
-def reinforce_gaussian_search(reward: Callable[[Tensor], Tensor], mu: float, sigma: float, iterations: int,
-                              batch: int, step: float, generator: torch.Generator) -> Tensor:
-    """Policy-gradient search over one continuous action (e.g. a log learning rate): sample ``a ~ N(mu, sigma^2)``,
-    observe ``reward(a)`` ``[batch]``, ascend ``mean(A (a - mu) / sigma^2)`` with advantages ``A = (r - b) / std(r)``
-    (leave-one-out baseline ``b``; dividing by the batch's spread keeps one diverged run from throwing ``mu`` far
-    away, as PPO's advantage normalisation does). Returns the history of ``mu`` ``[iterations + 1]`` — a one-state
-    version of the RL controllers of lesson 07."""
-    if not isinstance(batch, int) or batch < 2:
-        raise ValueError(f"batch must be an integer >= 2; got {batch!r}")
-    history = [mu]
-    for _ in range(iterations):
-        eps = torch.randn(batch, generator=generator, dtype=torch.float64)
-        actions = mu + sigma * eps
-        r = reward(actions).detach()
-        advantage = (r - leave_one_out_baseline(r)) / (r.std() + 1e-12)
-        grad = (advantage * eps / sigma).mean()
-        mu = mu + step * float(grad)
-        history.append(mu)
-    return torch.tensor(history, dtype=torch.float64)

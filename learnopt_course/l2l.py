@@ -16,8 +16,6 @@ optimizer against hand-designed ones tuned on one grid.
 from __future__ import annotations
 
 import copy
-import hashlib
-import json
 import math
 import os
 from collections.abc import Callable
@@ -63,30 +61,47 @@ def pretrain(net: CoordinateLSTM, target_lr: float, iterations: int = 200, coord
     (as at the start of a run): coordinate i sees ``s_i * eps_t`` with ``eps_t ~ N(0, 1)`` and a size ``s_i``
     log-uniform in ``scale`` (the thesis draws N(0, 0.001^2), the size of its MNIST gradients; a range exercises both
     branches of the preprocessing). The loss is the sign-weighted L1 ``mean |u - u*| exp(-omega sgn(u u*))`` of
-    eq. 5.11, which charges a wrong sign ``e^(2 omega)`` times more than a wrong size. Adam with ``lr``; returns the
-    loss of every iteration."""
+    eq. 5.11, which charges a wrong sign ``e^(2 omega)`` times more than a wrong size. Adam with ``lr``, through the
+    meta-trainer (one window per iteration); returns the loss of every iteration."""
     if target_lr <= 0 or iterations < 1 or coordinates < 1 or length < 1:
         raise ValueError("target_lr must be > 0 and iterations, coordinates, length >= 1; got "
                          f"target_lr={target_lr}, iterations={iterations}, coordinates={coordinates}, length={length}")
     if not 0 < scale[0] <= scale[1]:
         raise ValueError(f"scale must be (low, high) with 0 < low <= high; got {scale}")
-    g = generator or torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(net.parameters(), lr=lr)
-    log_lo, log_hi = math.log(scale[0]), math.log(scale[1])
-    history = []
-    for _ in range(iterations):
-        sizes = torch.exp(log_lo + (log_hi - log_lo) * torch.rand(coordinates, generator=g))
-        state, loss = net.init_state(coordinates), torch.zeros(())
-        for _ in range(length):
-            grad = sizes * torch.randn(coordinates, generator=g)
-            update, state = net(grad, state)
-            target = -target_lr * grad
-            loss = loss + ((update - target).abs() * torch.exp(-omega * torch.sign(update * target))).mean()
-        opt.zero_grad()
-        (loss / length).backward()
-        opt.step()
-        history.append(float(loss.detach()) / length)
-    return history
+    objective = _Pretraining(net, target_lr, coordinates, length, scale, omega)
+    config = TrainConfig(runs=iterations, steps=1, unroll=1, meta_lr=lr)
+    return train(objective, config, generator or torch.Generator().manual_seed(0), progress_desc=None)
+
+
+class _Pretraining:
+    """Eq. 5.11 as a meta-objective: a worker is one draw of gradient sizes; its single window feeds the network
+    ``length`` gradients of those sizes and scores the updates against ``-target_lr * gradient``."""
+
+    def __init__(self, net: CoordinateLSTM, target_lr: float, coordinates: int, length: int,
+                 scale: tuple[float, float], omega: float) -> None:
+        self.net, self.target_lr, self.coordinates, self.length, self.omega = net, target_lr, coordinates, length, omega
+        self.log_lo, self.log_hi = math.log(scale[0]), math.log(scale[1])
+
+    def parameters(self) -> dict[str, Tensor]:
+        return dict(self.net.named_parameters())
+
+    def _draw(self, f, generator: torch.Generator) -> Tensor:
+        weight = self.net.cells[0].weight_ih
+        return f(self.coordinates, generator=generator, dtype=weight.dtype).to(weight.device)
+
+    def start(self, generator: torch.Generator) -> tuple[Tensor, torch.Generator]:
+        return torch.exp(self.log_lo + (self.log_hi - self.log_lo) * self._draw(torch.rand, generator)), generator
+
+    def unroll(self, phi, worker, length: int, graph: bool) -> tuple[Tensor, tuple]:
+        sizes, generator = worker
+        state, loss = self.net.init_state(self.coordinates), 0
+        with torch.set_grad_enabled(graph):
+            for _ in range(self.length):
+                grad = sizes * self._draw(torch.randn, generator)
+                update, state = self.net(grad, state)
+                target = -self.target_lr * grad
+                loss = loss + ((update - target).abs() * torch.exp(-self.omega * torch.sign(update * target))).mean()
+        return loss / self.length, worker
 
 
 # --- Problems: a flat parameter vector and a loss per step ------------------------------------------------------
@@ -212,50 +227,9 @@ def run_learned(net: CoordinateLSTM, problem: Problem, steps: int, return_theta:
     return (run.losses, run.params) if return_theta else run.losses
 
 
-# --- Checkpoints ------------------------------------------------------------------------------------------------
+# --- Checkpoints (one format for every learned component: learnopt_course.core.checkpoints) --------------------
 
-CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoints"
-
-
-def sha256(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
-
-
-def save_checkpoint(net: CoordinateLSTM, path: str | os.PathLike, info: dict | None = None) -> str:
-    """Write ``net`` (config + weights + ``info``) to ``path`` atomically (temporary file, then rename); returns
-    the file's sha256."""
-    from .core import atomic_path
-
-    path = Path(path)
-    payload = {"config": asdict(net.config), "state_dict": net.state_dict(), "info": info or {}}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
-    return sha256(path)
-
-
-def load_checkpoint(path: str | os.PathLike, expected_sha256: str | None = None) -> tuple[CoordinateLSTM, dict]:
-    """Load a checkpoint; with ``expected_sha256`` a mismatching file is refused (never silently used)."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {str(path)!r} does not exist; create it with `learnopt reproduce`")
-    if expected_sha256 is not None:
-        actual = sha256(path)
-        if actual != expected_sha256:
-            raise ValueError(f"checkpoint {path} has sha256 {actual}, expected {expected_sha256}: it was changed or "
-                             "truncated; re-create it with `learnopt reproduce`")
-    payload = torch.load(path, weights_only=True)
-    net = CoordinateLSTM(LSTMConfig(**payload["config"]))
-    net.load_state_dict(payload["state_dict"])
-    return net, payload["info"]
-
-
-def shipped(name: str) -> tuple[CoordinateLSTM, dict]:
-    """Load a checkpoint shipped with the package (``learnopt_course/checkpoints``), verified against its manifest."""
-    manifest = json.loads((CHECKPOINT_DIR / "manifest.json").read_text())
-    if name not in manifest:
-        raise KeyError(f"no shipped checkpoint {name!r}; available: {sorted(manifest)}")
-    entry = manifest[name]
-    return load_checkpoint(CHECKPOINT_DIR / entry["file"], entry["sha256"])
+from .core.checkpoints import CHECKPOINT_DIR, load_checkpoint, save_checkpoint, sha256, shipped  # noqa: E402,F401
 
 
 @dataclass

@@ -1,6 +1,9 @@
 """`learnopt reproduce NAME`: re-create a shipped checkpoint from its recipe, and record its sha256.
 
 Every long training a lesson relies on is reproducible by this one command; the notebooks only evaluate the result.
+It handles any learned component: ``RECIPES`` maps names to recipes, and ``TRAINERS`` maps each recipe type to the
+function that trains its component (learned optimizers today; a lesson that ships a new kind of component registers
+its recipe type here and its module kind in :mod:`learnopt_course.core.checkpoints`).
 ``--quick`` runs a few meta-iterations into a temporary file: CI uses it to prove the command works and that the
 meta-loss falls.
 """
@@ -16,6 +19,7 @@ from pathlib import Path
 import torch
 
 from . import l2l
+from .core.checkpoints import CHECKPOINT_DIR, save_checkpoint
 
 
 def _mnist_recipe(name: str, preprocessing: str, pretrain: bool = True) -> l2l.Recipe:
@@ -92,25 +96,13 @@ def starting_point(recipe: l2l.Recipe, seed: int | None = None) -> l2l.Coordinat
     return net
 
 
-def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = False, seed: int | None = None) -> dict:
-    """Train the recipe ``name`` from its seed (or ``seed``) and save the checkpoint (to ``out``, else the shipped
-    location, whose manifest entry is then rewritten; a ``quick`` run without ``out`` goes to a temporary folder). Returns a report with the meta-loss history, time and sha256.
-
-    With ``train.validate_every``, snapshots are scored on the recipe's selection problems and the best is saved
-    (:func:`l2l.meta_train`); the reported time includes that scoring."""
-    if name not in RECIPES:
-        raise KeyError(f"no recipe {name!r}; available: {sorted(RECIPES)}")
-    recipe = RECIPES[name]
-    if seed is not None and out is None:
-        raise ValueError(f"seed={seed} needs out=...: the shipped checkpoint is made with the recipe's seed "
-                         f"{recipe.seed}")
-    seed = recipe.seed if seed is None else seed
-    torch.set_num_threads(1)
+def _train_lstm(recipe: l2l.Recipe, quick: bool, seed: int) -> tuple[torch.nn.Module, dict, list[float]]:
+    """Pretrain (if asked) and meta-train a learned optimizer; with ``train.validate_every``, snapshots are scored
+    on the recipe's selection problems and the best is kept (:func:`l2l.meta_train`)."""
     config = recipe.train
     if quick:
         config = l2l.MetaTrainConfig(**{**config.__dict__, "runs": recipe.quick_runs})
     sample = problem_factory(recipe)
-    start = time.perf_counter()
     net = starting_point(recipe, seed)
     validate, scores = None, []
     if config.validate_every:
@@ -122,21 +114,46 @@ def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = Fal
             return scores[-1]
 
     history = l2l.meta_train(net, sample, config, torch.Generator().manual_seed(seed), validate=validate)
-    seconds = time.perf_counter() - start  # includes pretraining and building and scoring the selection problems
-    info = {"recipe": name, "seed": seed, "runs": config.runs, "seconds": round(seconds, 1),
-            "meta_loss_first": history[0], "meta_loss_last": history[-1], "torch": str(torch.__version__)}
+    info = {"runs": config.runs}
     if scores:
         best = min(range(len(scores)), key=scores.__getitem__)
         info |= {"selected_after_runs": min(best * config.validate_every, config.runs),
                  "selection_score": round(scores[best], 4),
                  "selection_seeds": [recipe.selection_seed, recipe.selection_seed + recipe.selection_problems - 1]}
+    return net, info, history
+
+
+TRAINERS = {l2l.Recipe: _train_lstm}
+
+
+def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = False, seed: int | None = None) -> dict:
+    """Train the recipe ``name`` from its seed (or ``seed``) and save the checkpoint (to ``out``, else the shipped
+    location, whose manifest entry is then rewritten; a ``quick`` run without ``out`` goes to a temporary folder).
+    Returns a report with the training history, time and sha256; the time includes everything the recipe does
+    (pretraining, building and scoring selection problems)."""
+    if name not in RECIPES:
+        raise KeyError(f"no recipe {name!r}; available: {sorted(RECIPES)}")
+    recipe = RECIPES[name]
+    if type(recipe) not in TRAINERS:
+        raise TypeError(f"recipe {name!r} is a {type(recipe).__name__}, which no trainer handles; known: "
+                        f"{sorted(t.__name__ for t in TRAINERS)}")
+    if seed is not None and out is None:
+        raise ValueError(f"seed={seed} needs out=...: the shipped checkpoint is made with the recipe's seed "
+                         f"{recipe.seed}")
+    seed = recipe.seed if seed is None else seed
+    torch.set_num_threads(1)
+    start = time.perf_counter()
+    module, extra, history = TRAINERS[type(recipe)](recipe, quick, seed)
+    seconds = time.perf_counter() - start
+    info = {"recipe": name, "seed": seed, "runs": extra.pop("runs"), "seconds": round(seconds, 1),
+            "meta_loss_first": history[0], "meta_loss_last": history[-1], "torch": str(torch.__version__)} | extra
     shipped = out is None and not quick
     if out is None and quick:
         # a quick run proves the command works; it must never replace the shipped checkpoint (its manifest entry
         # would then name another file's sha256, and lesson 05 would refuse it)
         out = Path(tempfile.mkdtemp(prefix="learnopt-quick-")) / f"{name}.pt"
-    path = Path(out) if out is not None else l2l.CHECKPOINT_DIR / f"{name}.pt"
-    digest = l2l.save_checkpoint(net, path, info)
+    path = Path(out) if out is not None else CHECKPOINT_DIR / f"{name}.pt"
+    digest = save_checkpoint(module, path, info)
     if shipped:
         _record(name, path.name, digest, info)
     return {**info, "path": str(path), "sha256": digest, "history": history}
@@ -147,7 +164,7 @@ def _record(name: str, filename: str, digest: str, info: dict, manifest_path: Pa
     in parallel both land) written atomically."""
     from .core import atomic_write_text, file_lock
 
-    manifest_path = manifest_path or l2l.CHECKPOINT_DIR / "manifest.json"
+    manifest_path = manifest_path or CHECKPOINT_DIR / "manifest.json"
     with file_lock(manifest_path):
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
         manifest[name] = {"file": filename, "sha256": digest, "command": f"learnopt reproduce {name}", "info": info}

@@ -53,6 +53,17 @@ class Bilevel:
     metrics: Callable[[Params], dict[str, float]] | None = None
     data: dict[str, Tensor] = field(default_factory=dict, repr=False)
 
+    def to(self, device: torch.device | str | None = None) -> Bilevel:
+        """Move the data, ``w0`` and ``lam0`` to ``device`` (default: the lesson's ``cfg.device``), in place; the
+        losses read the data at call time, so they follow. Returns the problem."""
+        from ..config import default_device
+
+        device = default_device() if device is None else device
+        for key, value in self.data.items():
+            self.data[key] = value.to(device)
+        self.w0, self.lam0 = trees.to(self.w0, device), trees.to(self.lam0, device)
+        return self
+
     def task(self, lam: Tree) -> InnerTask:
         """The inner problem at ``lam`` as a :class:`~learnopt_course.tasks.base.Task`."""
         return InnerTask(self, lam)
@@ -247,7 +258,8 @@ def _accuracy(logits: Tensor, y: Tensor) -> float:
                                                                                          .float().mean())
 
 
-def logistic_l2(n: int = 1000, d: int = 20, seed: int = 0, dtype: torch.dtype = torch.float32) -> Bilevel:
+def logistic_l2(n: int = 1000, d: int = 20, seed: int = 0, dtype: torch.dtype = torch.float32,
+                device: torch.device | str | None = None) -> Bilevel:
     """Per-feature L2 logistic regression (the hypertorch example, Grazzi et al. 2020): ``n`` points in ``d``
     dimensions, labels ``x . w_true + 0.1 noise > 0``, half for training and half for validation, plus ``n`` test
     points. ``L_T = BCE_train(w) + 1/2 sum_i exp(lam_i) w_i^2``, ``L_V = BCE_val(w)``; ``lam`` has one entry per
@@ -263,21 +275,23 @@ def logistic_l2(n: int = 1000, d: int = 20, seed: int = 0, dtype: torch.dtype = 
     half = n // 2
     xt, yt, xv, yv, xs, ys = x[:half], y[:half], x[half:n], y[half:n], x[n:], y[n:]
 
+    data = {"x_train": xt, "y_train": yt, "x_val": xv, "y_val": yv, "x_test": xs, "y_test": ys}
+
     def train_loss(w: Tensor, lam: Tensor) -> Tensor:
-        return F.binary_cross_entropy_with_logits(xt @ w, yt) + 0.5 * (lam.exp() * w**2).sum()
+        return F.binary_cross_entropy_with_logits(data["x_train"] @ w, data["y_train"]) + 0.5 * (lam.exp() * w**2).sum()
 
     def val_loss(w: Tensor, lam: Tensor) -> Tensor:
-        return F.binary_cross_entropy_with_logits(xv @ w, yv)
+        return F.binary_cross_entropy_with_logits(data["x_val"] @ w, data["y_val"])
 
     def metrics(w: Tensor) -> dict[str, float]:
-        return {"val_acc": _accuracy(xv @ w, yv), "test_acc": _accuracy(xs @ w, ys)}
+        return {"val_acc": _accuracy(data["x_val"] @ w, data["y_val"]),
+                "test_acc": _accuracy(data["x_test"] @ w, data["y_test"])}
 
     bce_curvature = float(torch.linalg.matrix_norm(xt, ord=2) ** 2) / (4 * half)
 
     return Bilevel(f"per-feature L2 logistic regression (n={n}, d={d})", train_loss, val_loss,
                    torch.zeros(d, dtype=dtype), torch.zeros(d, dtype=dtype),
-                   lambda lam: 1.0 / (bce_curvature + float(lam.exp().max())), metrics,
-                   {"x_train": xt, "y_train": yt, "x_val": xv, "y_val": yv, "x_test": xs, "y_test": ys})
+                   lambda lam: 1.0 / (bce_curvature + float(lam.exp().max())), metrics, data).to(device)
 
 
 def _mnist_split(n_train: int, n_val: int, seed: int, root: str | None) -> dict[str, Tensor]:
@@ -295,7 +309,8 @@ def _mnist_split(n_train: int, n_val: int, seed: int, root: str | None) -> dict[
 
 
 def mnist_weight_decay(n_train: int = 50, n_val: int = 50, hidden: int = 20, seed: int = 0, lr: float = 0.5,
-                       log_decay: float = -6.0, root: str | None = None) -> Bilevel:
+                       log_decay: float = -6.0, root: str | None = None,
+                       device: torch.device | str | None = None) -> Bilevel:
     """Overfitting a small validation set (Lorraine 2023, sec. 3.5.2, on MNIST): a 784-``hidden``-10 sigmoid MLP
     trained on ``n_train`` images with one weight decay per weight, ``L_T = CE_train + 1/2 sum exp(lam) w^2``
     (as many hyperparameters as weights), tuned on ``n_val`` validation images; the test set is the official one."""
@@ -319,23 +334,23 @@ def mnist_weight_decay(n_train: int = 50, n_val: int = 50, hidden: int = 20, see
                     for split in ("train", "val", "test")}
 
     return Bilevel(f"per-weight decay, MNIST MLP 784-{hidden}-10 ({n_train} train / {n_val} val)", train_loss,
-                   val_loss, w0, lam0, lr, metrics, data)
+                   val_loss, w0, lam0, lr, metrics, data).to(device)
 
 
 def mnist_distillation(n_val: int = 10000, decay: float = 1e-2, seed: int = 0, lr: float = 1.0,
-                       root: str | None = None) -> Bilevel:
+                       root: str | None = None, device: torch.device | str | None = None) -> Bilevel:
     """Dataset distillation (Lorraine 2023, sec. 3.5.3; Wang et al. 2018): ten learned 28x28 images, one per class,
     are the *whole training set* of a logistic regression (``L_T = CE(images, 0..9) + decay/2 ||W||^2``); all real
     images are validation data. The hyperparameters are the 7,840 pixels (initialised to 0, as in the authors'
     code); :func:`retrain` trains a fresh model on the learned images and reports its MNIST test accuracy."""
     data = _mnist_split(1, n_val, seed, root)
-    labels = torch.arange(10)
+    data["labels"] = torch.arange(10)
 
     def logits(w: dict[str, Tensor], x: Tensor) -> Tensor:
         return x @ w["weight"].T + w["bias"]
 
     def train_loss(w: dict[str, Tensor], images: Tensor) -> Tensor:
-        return F.cross_entropy(logits(w, images), labels) + 0.5 * decay * (w["weight"] ** 2).sum()
+        return F.cross_entropy(logits(w, images), data["labels"]) + 0.5 * decay * (w["weight"] ** 2).sum()
 
     def val_loss(w: dict[str, Tensor], images: Tensor) -> Tensor:
         return F.cross_entropy(logits(w, data["x_val"]), data["y_val"])
@@ -350,4 +365,4 @@ def mnist_distillation(n_val: int = 10000, decay: float = 1e-2, seed: int = 0, l
                     "test_acc": _accuracy(logits(w, data["x_test"]), data["y_test"])}
 
     problem.metrics = metrics
-    return problem
+    return problem.to(device)

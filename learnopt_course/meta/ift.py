@@ -140,7 +140,7 @@ def solve(H: HessianOperator, v: Tensor, method: str = "cg", *, iterations: int 
     if not isinstance(iterations, int) or iterations < 1:
         raise ValueError(f"iterations must be a positive integer; got {iterations!r}")
     if method == "exact":
-        eye = torch.eye(v.numel(), dtype=v.dtype)
+        eye = torch.eye(v.numel(), dtype=v.dtype, device=v.device)
         return torch.linalg.solve(torch.stack([H(e) for e in eye], dim=1), v)
     if method == "neumann":
         return neumann(H, v, iterations, alpha)

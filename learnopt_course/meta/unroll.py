@@ -159,7 +159,7 @@ def antithetic_es_gradient(
     evaluated on a batch ``[2 * pairs, dim]`` at once."""
     if not isinstance(pairs, int) or pairs < 1:
         raise ValueError(f"pairs must be a positive integer; got {pairs!r}")
-    eps = torch.randn((pairs, *theta.shape), generator=generator, dtype=theta.dtype)
+    eps = torch.randn((pairs, *theta.shape), generator=generator, dtype=theta.dtype).to(theta.device)
     return es_gradient_from_noise(f, theta, sigma, eps)
 
 

@@ -44,7 +44,8 @@ class ClassificationTask(TaskFamily):
     test_y: Tensor | None = None
 
     def init_params(self, generator: torch.Generator) -> dict[str, Tensor]:
-        return self.model.init(generator)
+        """Fresh parameters in the data's dtype, on its device."""
+        return self.model.init(generator, self.train_x.dtype, self.train_x.device)
 
     def loss(self, params: dict[str, Tensor], x: Tensor | tuple[Tensor, Tensor], y: Tensor | None = None) -> Tensor:
         """Mean cross-entropy of the model with ``params`` on ``(x, y)`` (or on a batch ``(x, y)``)."""
@@ -162,11 +163,18 @@ def mnist_task(
     split_seed: int = 0,
     channels: tuple[int, ...] = (16, 32),
     root: str | os.PathLike | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
 ) -> ClassificationTask:
     """An MNIST task. ``model``: ``logreg`` (784-10), ``mlp`` (784-hidden-10, e.g. 20 sigmoid units as in
     Andrychowicz et al. 2016, or (32, 32) as in Crouther 2023) or ``cnn``. The validation split is ``n_val``
     images held out of the official training set by a seeded permutation; ``n_train`` limits the rest. ``n_test``
-    (optional) takes the first ``n_test`` images of the official test set as a test split, never used for choices."""
+    (optional) takes the first ``n_test`` images of the official test set as a test split, never used for choices.
+    Images and parameters are in ``dtype`` on ``device`` (default: the lesson's ``cfg.device``)."""
+    from ..config import default_device
+
+    device = default_device() if device is None else device
+    place = lambda t: t.to(device=device, dtype=dtype if t.is_floating_point() else None)  # noqa: E731
     x, y = _mnist("train", None if root is None else str(root))
     if not 0 < n_val < x.shape[0]:
         raise ValueError(f"n_val must be between 1 and {x.shape[0] - 1}; got {n_val!r}")
@@ -189,10 +197,10 @@ def mnist_task(
         tx, ty = _mnist("test", None if root is None else str(root))
         if not isinstance(n_test, int) or not 0 < n_test <= tx.shape[0]:
             raise ValueError(f"n_test must be an integer between 1 and {tx.shape[0]}; got {n_test!r}")
-        test_x, test_y = tx[:n_test], ty[:n_test]
+        test_x, test_y = place(tx[:n_test]), place(ty[:n_test])
     return ClassificationTask(
-        f"MNIST {net.name}", net, x[train_idx], y[train_idx], x[val_idx], y[val_idx], batch_size,
-        test_x=test_x, test_y=test_y,
+        f"MNIST {net.name}", net, place(x[train_idx]), place(y[train_idx]), place(x[val_idx]), place(y[val_idx]),
+        batch_size, test_x=test_x, test_y=test_y,
     )
 
 

@@ -103,14 +103,14 @@ class Quadratic(Landscape):
         return self.L / self.kappa
 
     def _shift(self, xy: Tensor) -> Tensor:
-        return xy - torch.tensor(self.center, dtype=xy.dtype)
+        return xy - torch.tensor(self.center, dtype=xy.dtype, device=xy.device)
 
     def loss(self, xy: Tensor) -> Tensor:
         d = self._shift(xy)
-        return 0.5 * torch.einsum("...i,ij,...j->...", d, self.A.to(xy.dtype), d)
+        return 0.5 * torch.einsum("...i,ij,...j->...", d, self.A.to(xy), d)
 
     def grad(self, xy: Tensor) -> Tensor:
-        return self._shift(xy) @ self.A.to(xy.dtype).T
+        return self._shift(xy) @ self.A.to(xy).T
 
     @property
     def minima(self) -> Tensor:

@@ -33,14 +33,17 @@ class FunctionalModel:
     def num_parameters(self) -> int:
         return sum(math.prod(s) for s in self.shapes.values())
 
-    def init(self, generator: torch.Generator, dtype: torch.dtype = torch.float32) -> dict[str, Tensor]:
+    def init(self, generator: torch.Generator, dtype: torch.dtype = torch.float32,
+             device: torch.device | str | None = None) -> dict[str, Tensor]:
+        """Fresh parameters (drawn on the CPU from ``generator``, so the same on every device), in ``dtype`` on
+        ``device``; the module itself has no parameters of its own to move."""
         params = {}
         for name, shape in self.shapes.items():
             owner = self.module.get_submodule(name.rsplit(".", 1)[0]) if "." in name else self.module
             weight = owner.weight
             fan_in = weight[0].numel()
             bound = 1 / math.sqrt(fan_in)
-            params[name] = (torch.rand(shape, generator=generator, dtype=dtype) * 2 - 1) * bound
+            params[name] = ((torch.rand(shape, generator=generator, dtype=dtype) * 2 - 1) * bound).to(device)
         return params
 
     def __call__(self, params: dict[str, Tensor], x: Tensor) -> Tensor:

@@ -20,12 +20,18 @@ class QuadraticBatch(Task):
 
     @classmethod
     def sample(cls, batch: int = 128, dim: int = 10, generator: torch.Generator | None = None,
-               dtype: torch.dtype = torch.float32) -> QuadraticBatch:
+               dtype: torch.dtype = torch.float32, device: torch.device | str | None = None) -> QuadraticBatch:
+        """Draw on the CPU from ``generator`` (the same problems on every device), then move to ``device`` (default:
+        the lesson's ``cfg.device``)."""
+        from ..config import default_device
+
         for name, value in (("batch", batch), ("dim", dim)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer; got {value!r}")
         g = generator or torch.Generator().manual_seed(0)
-        return cls(torch.randn(batch, dim, dim, generator=g, dtype=dtype), torch.randn(batch, dim, generator=g, dtype=dtype))
+        device = default_device() if device is None else device
+        return cls(torch.randn(batch, dim, dim, generator=g, dtype=dtype).to(device),
+                   torch.randn(batch, dim, generator=g, dtype=dtype).to(device))
 
     @property
     def batch(self) -> int:  # type: ignore[override]  (a deterministic task: step_loss needs no data)
@@ -65,13 +71,14 @@ class QuadraticFamily(TaskFamily):
     batch: int = 128
     dim: int = 10
     dtype: torch.dtype = torch.float32
+    device: torch.device | str | None = None
 
     @property
     def name(self) -> str:  # type: ignore[override]
         return f"quadratic-{self.dim}d"
 
     def sample(self, generator: torch.Generator) -> QuadraticBatch:
-        return QuadraticBatch.sample(self.batch, self.dim, generator, self.dtype)
+        return QuadraticBatch.sample(self.batch, self.dim, generator, self.dtype, self.device)
 
 
 @dataclass
@@ -99,12 +106,18 @@ class LeastSquaresFamily(TaskFamily):
     """Random ``dim``-d least-squares problems: Gaussian ``W``, ``y`` and starting point (lesson 07's fast task)."""
 
     dim: int = 20
+    dtype: torch.dtype = torch.float32
+    device: torch.device | str | None = None  # default: the lesson's cfg.device
 
     def __post_init__(self) -> None:
         if not isinstance(self.dim, int) or self.dim < 1:
             raise ValueError(f"dim must be a positive integer; got {self.dim!r}")
 
     def sample(self, generator: torch.Generator) -> LeastSquares:
-        W = torch.randn(self.dim, self.dim, generator=generator)
-        y = torch.randn(self.dim, generator=generator)
-        return LeastSquares(W, y, torch.randn(self.dim, generator=generator))
+        from ..config import default_device
+
+        device = default_device() if self.device is None else self.device
+        draw = lambda *shape: torch.randn(*shape, generator=generator, dtype=self.dtype).to(device)  # noqa: E731
+        W = draw(self.dim, self.dim)
+        y = draw(self.dim)
+        return LeastSquares(W, y, draw(self.dim))
