@@ -33,6 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from learnopt_course.core import trees  # noqa: E402
 from learnopt_course.meta.engine import unroll  # noqa: E402
 from learnopt_course.tasks import mnist_task  # noqa: E402
+from learnopt_course.tasks.base import FunctionTask  # noqa: E402
 
 
 def setup(steps: int):
@@ -43,9 +44,10 @@ def setup(steps: int):
     return task, sampled, w0, batches
 
 
-def ours(task, sampled, w0, steps):
+def ours(task, batches, w0, steps):
     leaves = trees.fresh_leaves(w0)
-    run = unroll(sampled, "adam", leaves, steps, hp={"lr": 1e-3}, graph=True, meta="final")
+    inner = FunctionTask(lambda params, t: task.loss(params, batches[t]))  # the same minibatches as the others
+    run = unroll(inner, "adam", leaves, steps, hp={"lr": 1e-3}, graph=True, meta="final")
     return torch.autograd.grad(run.meta_loss, trees.leaves(leaves))
 
 
@@ -83,7 +85,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     task, sampled, w0, batches = setup(args.steps)
-    contenders = {"ours": lambda: ours(task, sampled, w0, args.steps),
+    contenders = {"ours": lambda: ours(task, batches, w0, args.steps),
                   "plain": lambda: plain(task, batches, w0, args.steps)}
     try:
         import torchopt  # noqa: F401
