@@ -194,3 +194,41 @@ def svg1_samples(task: LinearControl, k: float, n: int, generator: torch.Generat
         total = total + (-(nxt**2) - task.cost * a**2) + coef[t + 1][0] * nxt**2 + coef[t + 1][1]
     (grads,) = torch.autograd.grad(total.sum(), kk)
     return grads
+
+
+class _GaussianSearch:
+    """The search of :func:`reinforce_gaussian_search` as a task for the unroll engine: the data of step ``t`` is a
+    batch of actions ``a = mu + sigma eps`` and their rewards; the loss is the score-function surrogate
+    ``-mean(A log N(a; mu, sigma^2))``, whose gradient is minus the REINFORCE estimate ``mean(A (a - mu) / sigma^2)``
+    (the advantages ``A`` and the actions are constants)."""
+
+    def __init__(self, reward: Callable[[Tensor], Tensor], sigma: float, batch: int,
+                 generator: torch.Generator) -> None:
+        self.reward, self.sigma, self.batch, self.generator = reward, sigma, batch, generator
+
+    def step_loss(self, mu: Tensor, t: int) -> Tensor:
+        eps = torch.randn(self.batch, generator=self.generator, dtype=torch.float64).to(mu.device)
+        actions = mu.detach() + self.sigma * eps
+        r = self.reward(actions).detach()
+        advantage = (r - leave_one_out_baseline(r)) / (r.std() + 1e-12)
+        log_prob = -((actions - mu) ** 2) / (2 * self.sigma**2)
+        return -(advantage * log_prob).mean()
+
+
+def reinforce_gaussian_search(reward: Callable[[Tensor], Tensor], mu: float, sigma: float, iterations: int,
+                              batch: int, step: float, generator: torch.Generator) -> Tensor:
+    """Policy-gradient search over one continuous action (e.g. a log learning rate): sample ``a ~ N(mu, sigma^2)``,
+    observe ``reward(a)`` ``[batch]``, ascend ``mean(A (a - mu) / sigma^2)`` with advantages ``A = (r - b) / std(r)``
+    (leave-one-out baseline ``b``; dividing by the batch's spread keeps one diverged run from throwing ``mu`` far
+    away, as PPO's advantage normalisation does). Returns the history of ``mu`` ``[iterations + 1]`` — a one-state
+    version of the RL controllers of lesson 07. The ascent is SGD with rate ``step`` on the surrogate loss, through
+    the unroll engine."""
+    from .meta.engine import unroll
+    from .tasks.base import FunctionTask
+
+    if not isinstance(batch, int) or batch < 2:
+        raise ValueError(f"batch must be an integer >= 2; got {batch!r}")
+    search = _GaussianSearch(reward, sigma, batch, generator)
+    run = unroll(FunctionTask(search.step_loss), "sgd", torch.tensor(float(mu), dtype=torch.float64), iterations,
+                 hp={"lr": step}, record=True, last_loss=False)
+    return torch.stack([*run.trajectory, run.params])
