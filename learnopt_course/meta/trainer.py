@@ -6,7 +6,8 @@ meta-parameters (Andrychowicz et al. 2016; Schröter 2022, sec. 3.4; Lorraine 20
 Around that loop, each optional:
 
 * a meta learning-rate ``schedule`` (constant, or cosine to 0 over all updates);
-* gradient ``normalize`` (per tensor, Schröter 2022, sec. 5.3.2, or global);
+* gradient ``normalize`` (per tensor, Schröter 2022, sec. 5.3.2, or global) and ``clip_norm`` (the global norm
+  clipped, Pascanu et al. 2013, as PPO does);
 * snapshot selection: ``validate(objective)`` (lower is better, on held-out tasks) before training and every
   ``validate_every`` runs; the best snapshot is restored at the end;
 * a non-finite guard: a window whose meta-loss or gradient is not finite is not applied and its run stops there
@@ -44,6 +45,7 @@ class TrainConfig:
     schedule: str = "constant"  # or "cosine": meta_lr to 0 over all updates
     normalize: str = "none"  # "per_tensor" or "global"
     validate_every: int = 0
+    clip_norm: float = 0.0  # > 0: clip the global gradient norm to this
 
     def __post_init__(self) -> None:
         for name in ("runs", "steps", "unroll"):
@@ -56,6 +58,8 @@ class TrainConfig:
             raise ValueError(f"normalize must be 'none', 'per_tensor' or 'global'; got {self.normalize!r}")
         if not isinstance(self.validate_every, int) or self.validate_every < 0:
             raise ValueError(f"validate_every must be >= 0 (0 = never); got {self.validate_every!r}")
+        if not self.clip_norm >= 0:
+            raise ValueError(f"clip_norm must be >= 0 (0 = no clipping); got {self.clip_norm!r}")
         if not 1 <= self.unroll <= self.steps:
             raise ValueError(f"unroll must be between 1 and steps={self.steps}; got {self.unroll}")
 
@@ -139,6 +143,8 @@ def train(objective: MetaObjective, config: TrainConfig, generator: torch.Genera
             opt.zero_grad()
             for p, g in zip(params, grad_list):
                 p.grad = None if g is None else g.detach().to(p.dtype)
+            if config.clip_norm:
+                torch.nn.utils.clip_grad_norm_(params, config.clip_norm)
             opt.step()
             if scheduler is not None:
                 scheduler.step()

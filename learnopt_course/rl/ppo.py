@@ -231,38 +231,21 @@ class PPO:
         return rollout
 
     def update(self, rollout: dict[str, Tensor], progress: float = 0.0) -> dict[str, float]:
-        """``epochs`` passes of minibatch Adam on the clipped surrogate, the value loss and the entropy bonus."""
+        """``epochs`` passes of minibatch Adam on the clipped surrogate, the value loss and the entropy bonus: one
+        call of the meta-trainer (:func:`learnopt_course.meta.trainer.train`), an epoch per run and a minibatch per
+        window, with the agent's own Adam and the global gradient norm clipped to ``max_grad_norm``."""
+        from ..meta.trainer import TrainConfig, train
+
         c = self.config
         scale = 1.0 - progress if c.anneal else 1.0
         for group in self.opt.param_groups:
             group["lr"] = c.lr * scale
-        clip = c.clip * scale if c.anneal else c.clip
-        flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in rollout.items()}
-        n = flat["rewards"].shape[0]
-        g = torch.Generator().manual_seed(c.seed + self.steps)
-        stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
-        count = 0
-        for _ in range(c.epochs):
-            for idx in torch.randperm(n, generator=g).split(c.batch_size):
-                dist = self.net.distribution(flat["obs"][idx])
-                log_ratio = dist.log_prob(flat["actions"][idx]) - flat["log_probs"][idx]
-                adv = flat["advantages"][idx]
-                if idx.numel() > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
-                policy_loss = clipped_surrogate(log_ratio, adv, clip)
-                value_loss = ((self.net.value(flat["obs"][idx]).squeeze(-1) - flat["returns"][idx]) ** 2).mean()
-                entropy = dist.entropy().mean()
-                loss = policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy
-                self.opt.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(self.net.parameters(), c.max_grad_norm)
-                self.opt.step()
-                stats["policy_loss"] += float(policy_loss.detach())
-                stats["value_loss"] += float(value_loss.detach())
-                stats["entropy"] += float(entropy.detach())
-                stats["clip_fraction"] += float(((log_ratio.detach().exp() - 1).abs() > clip).float().mean())
-                count += 1
-        return {k: v / count for k, v in stats.items()}
+        objective = _SurrogateObjective(self, rollout, c.clip * scale if c.anneal else c.clip)
+        config = TrainConfig(runs=c.epochs, steps=objective.minibatches, unroll=1, meta_lr=c.lr * scale,
+                             clip_norm=c.max_grad_norm)
+        train(objective, config, torch.Generator().manual_seed(c.seed + self.steps), progress_desc=None,
+              meta_optimizer=lambda params: self.opt)
+        return {k: v / objective.count for k, v in objective.stats.items()}
 
     def learn(self, total_steps: int, callback: Callable[[int, dict[str, float]], None] | None = None) -> "PPO":
         """Alternate :meth:`collect` and :meth:`update` until ``total_steps`` environment steps have been taken."""
@@ -275,6 +258,43 @@ class PPO:
             if callback is not None:
                 callback(self.steps, stats)
         return self
+
+
+class _SurrogateObjective:
+    """PPO's loss on one rollout as an objective of the meta-trainer: a worker is one epoch's shuffled minibatches
+    (a permutation drawn from the trainer's generator), a window one minibatch's ``policy + vf_coef value -
+    ent_coef entropy`` loss (Schulman et al. 2017, eq. 9); the statistics of every minibatch are kept."""
+
+    def __init__(self, agent: PPO, rollout: dict[str, Tensor], clip: float) -> None:
+        self.agent, self.clip = agent, clip
+        self.flat = {k: v.reshape(-1, *v.shape[2:]) for k, v in rollout.items()}
+        self.n = self.flat["rewards"].shape[0]
+        self.minibatches = math.ceil(self.n / agent.config.batch_size)
+        self.stats = {"policy_loss": 0.0, "value_loss": 0.0, "entropy": 0.0, "clip_fraction": 0.0}
+        self.count = 0
+
+    def parameters(self) -> dict[str, Tensor]:
+        return dict(self.agent.net.named_parameters())
+
+    def start(self, generator: torch.Generator) -> list[Tensor]:
+        return list(torch.randperm(self.n, generator=generator).split(self.agent.config.batch_size))
+
+    def unroll(self, phi, worker: list[Tensor], length: int, graph: bool) -> tuple[Tensor, list[Tensor]]:
+        c, net, flat, idx = self.agent.config, self.agent.net, self.flat, worker[0]
+        dist = net.distribution(flat["obs"][idx])
+        log_ratio = dist.log_prob(flat["actions"][idx]) - flat["log_probs"][idx]
+        adv = flat["advantages"][idx]
+        if idx.numel() > 1:
+            adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        policy_loss = clipped_surrogate(log_ratio, adv, self.clip)
+        value_loss = ((net.value(flat["obs"][idx]).squeeze(-1) - flat["returns"][idx]) ** 2).mean()
+        entropy = dist.entropy().mean()
+        self.stats["policy_loss"] += float(policy_loss.detach())
+        self.stats["value_loss"] += float(value_loss.detach())
+        self.stats["entropy"] += float(entropy.detach())
+        self.stats["clip_fraction"] += float(((log_ratio.detach().exp() - 1).abs() > self.clip).float().mean())
+        self.count += 1
+        return policy_loss + c.vf_coef * value_loss - c.ent_coef * entropy, worker[1:]
 
 
 def evaluate(agent: PPO, make_env: str | Callable[[], gym.Env], episodes: int = 10, seed: int = 10_000,
