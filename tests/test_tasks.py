@@ -1,5 +1,6 @@
 """Optimizee tasks: functional models, random quadratics, MNIST tasks and few-shot Omniglot episodes."""
 
+import math
 import os
 from pathlib import Path
 
@@ -108,6 +109,18 @@ def test_few_shot_adaptation_improves_support_loss():
     params, episode = task.init_params(g), task.episode()
     run = optim.minimize(lambda p: task.support_loss(p, episode), params, "adam", {"lr": 0.01}, steps=30)
     assert run.losses[-1] < 0.5 * run.losses[0]
+    # the same through the task protocol: an episode is a task (support = training data, query = "val")
+    from learnopt_course.meta.engine import unroll
+    from learnopt_course.tasks.base import Task
+
+    episode_task = task.sample(torch.Generator().manual_seed(0))
+    assert isinstance(episode_task, Task)
+    before = episode_task.evaluate(episode_task.init_params(), "val")
+    result = unroll(episode_task, "adam", episode_task.init_params(), 30, hp={"lr": 0.01})
+    assert result.losses[-1] < 0.5 * result.losses[0]
+    after = episode_task.evaluate(result.params, "val")
+    assert set(after) == set(before) == {"loss", "accuracy"} and 0 <= after["accuracy"] <= 1
+    assert math.isfinite(after["loss"]) and after["loss"] != before["loss"]  # scored on the query set
 
 
 def test_unknown_family():

@@ -82,6 +82,22 @@ class FullUnroll(TruncatedBackprop):
     full: bool = True
 
 
+def antithetic_estimate(directions: Tensor, plus: Tensor, minus: Tensor, sigma: float) -> Tensor:
+    """``mean_i d_i (plus_i - minus_i) / (2 sigma)`` for directions ``d`` ``[pairs, ...]`` and the losses ``[pairs]``
+    at ``theta +- sigma eps_i``: the antithetic ES estimate (Salimans et al. 2017) with ``d = eps``, PES's with ``d`` the
+    accumulated perturbations (Vicol et al. 2021). The one formula both use, and lesson 02's toy ES."""
+    if sigma <= 0:
+        raise ValueError(f"sigma must be > 0; got {sigma!r}")
+    shape = (plus.shape[0],) + (1,) * (directions.dim() - 1)
+    return (directions * ((plus - minus) / (2 * sigma)).reshape(shape).to(directions.dtype)).mean(0)
+
+
+def _combine(directions: list[dict[str, Tensor]], plus: list[Tensor], minus: list[Tensor], sigma: float,
+             phi: Phi) -> dict[str, Tensor]:
+    p, m = torch.stack([x.mean().detach() for x in plus]), torch.stack([x.mean().detach() for x in minus])
+    return {k: antithetic_estimate(torch.stack([d[k] for d in directions]), p, m, sigma) for k in phi}
+
+
 def _perturb(phi: Phi, eps: dict[str, Tensor], scale: float) -> dict[str, Tensor]:
     return {k: (p.detach() + scale * eps[k]) for k, p in phi.items()}
 
@@ -105,14 +121,13 @@ class AntitheticES(Estimator):
             raise ValueError(f"pairs must be a positive integer; got {self.pairs!r}")
 
     def estimate(self, objective, phi, workers, length, generator):
-        grads = {k: torch.zeros_like(p) for k, p in phi.items()}
+        noise, plus, minus = [], [], []
         for _ in range(self.pairs):
             eps = _noise(phi, generator)
-            plus, _ = objective.unroll(_perturb(phi, eps, self.sigma), copy.deepcopy(workers[0]), length, False)
-            minus, _ = objective.unroll(_perturb(phi, eps, -self.sigma), copy.deepcopy(workers[0]), length, False)
-            diff = float((plus.mean() - minus.mean()).detach()) / (2 * self.sigma * self.pairs)
-            for k in grads:
-                grads[k] += diff * eps[k]
+            noise.append(eps)
+            plus.append(objective.unroll(_perturb(phi, eps, self.sigma), copy.deepcopy(workers[0]), length, False)[0])
+            minus.append(objective.unroll(_perturb(phi, eps, -self.sigma), copy.deepcopy(workers[0]), length, False)[0])
+        grads = _combine(noise, plus, minus, self.sigma, phi)
         with torch.no_grad():
             value, worker = objective.unroll({k: p.detach() for k, p in phi.items()}, workers[0], length, False)
         return value.mean().detach(), grads, [worker]
@@ -136,19 +151,16 @@ class PES(Estimator):
                 for _ in range(self.pairs)]
 
     def estimate(self, objective, phi, workers, length, generator):
-        grads = {k: torch.zeros_like(p) for k, p in phi.items()}
-        values, new_workers = [], []
+        accumulated, pluses, minuses, new_workers = [], [], [], []
         for particle in workers:
             eps = _noise(phi, generator)
             xi = eps if particle["xi"] is None else {k: particle["xi"][k] + eps[k] for k in eps}
             plus, w_plus = objective.unroll(_perturb(phi, eps, self.sigma), particle["plus"], length, False)
             minus, w_minus = objective.unroll(_perturb(phi, eps, -self.sigma), particle["minus"], length, False)
-            diff = float((plus.mean() - minus.mean()).detach()) / (2 * self.sigma * self.pairs)
-            for k in grads:
-                grads[k] += diff * xi[k]
-            values.append(0.5 * (plus.mean() + minus.mean()).detach())
+            accumulated.append(xi), pluses.append(plus), minuses.append(minus)
             new_workers.append({"plus": w_plus, "minus": w_minus, "xi": xi})
-        return torch.stack(values).mean(), grads, new_workers
+        value = torch.stack([0.5 * (p.mean() + m.mean()).detach() for p, m in zip(pluses, minuses)]).mean()
+        return value, _combine(accumulated, pluses, minuses, self.sigma, phi), new_workers
 
 
 @dataclass

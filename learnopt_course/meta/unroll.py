@@ -164,14 +164,15 @@ def antithetic_es_gradient(
 
 
 def es_gradient_from_noise(f: Callable[[Tensor], Tensor], theta: Tensor, sigma: float, eps: Tensor) -> Tensor:
-    """The antithetic ES estimate for given perturbation directions ``eps`` ``[pairs, *theta.shape]``."""
+    """The antithetic ES estimate for given perturbation directions ``eps`` ``[pairs, *theta.shape]`` (the formula of
+    :func:`learnopt_course.meta.gradients.antithetic_estimate`, all ``2 * pairs`` evaluations in one batch)."""
+    from .gradients import antithetic_estimate
+
     if sigma <= 0:
         raise ValueError(f"sigma must be > 0; got {sigma!r}")
     pairs = eps.shape[0]
     values = f(torch.cat([theta + sigma * eps, theta - sigma * eps]))
-    plus, minus = values[:pairs], values[pairs:]
-    shape = (pairs,) + (1,) * theta.dim()
-    return (eps * ((plus - minus) / (2 * sigma)).reshape(shape)).mean(0)
+    return antithetic_estimate(eps, values[:pairs], values[pairs:], sigma)
 
 
 def clip_by_norm(g: Tensor, max_norm: float) -> Tensor:
