@@ -13,6 +13,7 @@ __all__ = ["Config", "__version__", "optimizers", "setup", "tasks"]
 def __getattr__(name: str):  # lazy: plotting, widgets and checks import matplotlib / ipywidgets
     import importlib
 
-    if name in {"plotting", "widgets", "progress", "checks", "theory", "data", "meta", "hpo", "rl", "l2l"}:
+    if name in {"plotting", "widgets", "progress", "checks", "theory", "data", "meta", "hpo", "rl", "l2l", "estimators",
+                "reproduce", "core"}:
         return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'learnopt_course' has no attribute {name!r}")

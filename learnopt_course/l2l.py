@@ -143,7 +143,7 @@ def classification_problem(task, generator: torch.Generator, steps: int) -> Prob
     sampled = task.sample(generator, steps)
     params = sampled.init_params()
     return Problem(trees.flat(params), lambda theta, t: task.loss(trees.split(theta, params), sampled.batch(t)),
-                   lambda theta: task.loss(trees.split(theta, params), task.train_x, task.train_y))
+                   lambda theta: sampled.loss(trees.split(theta, params)))  # the whole training split, chunked
 
 
 # --- Meta-training --------------------------------------------------------------------------------------------

@@ -303,3 +303,23 @@ def test_hyperparameter_tuning_takes_each_inner_step_once():
         bilevel.optimize(problem, outer_steps=outer, inner_steps=steps, method=method, K=2)
         # one evaluation per inner step, plus one per outer step for the history: no second training pass
         assert calls["n"] == outer * steps + outer, (method, calls["n"])
+
+
+def test_a_saved_learned_optimizer_restores_its_rule_into_one_built_with_another_network():
+    torch.manual_seed(0)
+    trained, other_net = optim.CoordinateLSTM(), optim.CoordinateLSTM()
+    x, y = torch.randn(8, 4), torch.randn(8, 3)
+    model = torch.nn.Linear(4, 3)
+    opt = optim.LearnedOptimizer(model.parameters(), trained)
+    for _ in range(2):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    twin = copy.deepcopy(model)
+    restored = optim.LearnedOptimizer(twin.parameters(), other_net)
+    restored.load_state_dict(opt.state_dict())
+    for m, o in ((model, opt), (twin, restored)):
+        o.zero_grad()
+        torch.nn.functional.mse_loss(m(x), y).backward()
+        o.step()
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))

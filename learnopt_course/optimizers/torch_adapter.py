@@ -76,9 +76,28 @@ class LearnedOptimizer(TorchOptimizer):
         self.net = copy.deepcopy(net).eval().requires_grad_(False)
         super().__init__(params, self.net.optimizer(), lr=lr)
 
+    def state_dict(self) -> dict:
+        """``torch.optim``'s state dict plus the learned rule itself (its config and weights): a saved optimizer is
+        restored whole, whatever network the restoring optimizer was built with."""
+        from dataclasses import asdict
+
+        return {**super().state_dict(), "learned": {"config": asdict(self.net.config),
+                                                    "weights": copy.deepcopy(self.net.state_dict())}}
+
     def load_state_dict(self, state_dict: dict) -> None:
-        """As ``torch.optim``'s, but the recurrent state keeps the network's dtype (``torch.optim`` would cast it to
-        each parameter's dtype)."""
+        """As ``torch.optim``'s, but the learned rule is restored too and the recurrent state keeps the network's
+        dtype (``torch.optim`` would cast it to each parameter's dtype)."""
+        state_dict = dict(state_dict)
+        learned = state_dict.pop("learned", None)
+        if learned is not None:
+            from .learned import LSTMConfig
+
+            dtype = self.net.cells[0].weight_ih.dtype
+            device = self.net.cells[0].weight_ih.device
+            net = CoordinateLSTM(LSTMConfig(**learned["config"]))
+            net.load_state_dict(learned["weights"])
+            self.net = net.to(device=device, dtype=dtype).eval().requires_grad_(False)
+            self.functional = self.net.optimizer()
         super().load_state_dict(state_dict)
         dtype = self.net.cells[0].weight_ih.dtype
         for state in self.state.values():
