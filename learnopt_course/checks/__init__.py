@@ -15,3 +15,16 @@ def __getattr__(name: str) -> ModuleType:
     if name in __all__:
         return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'learnopt_course.checks' has no attribute {name!r}")
+
+
+def registry() -> dict:
+    """Every exercise of every lesson, by id (``"1.1"`` -> :class:`~learnopt_course.checks.core.Exercise`)."""
+    from .core import Exercise
+
+    found = {}
+    for name in __all__:
+        module = import_module(f".{name}", __name__)
+        for value in vars(module).values():
+            if isinstance(value, Exercise):
+                found[value.id] = value
+    return found

@@ -4,6 +4,12 @@
 tuples of them), optionally compares gradients with respect to chosen inputs (which catches ``.detach()``,
 ``.item()`` and in-place updates that cut the autograd graph), and on failure looks for a known mistake whose
 output matches the student's, to print a precise hint.
+
+Every exercise has **public cases** (what the check cell in the notebook runs) and **hidden cases** drawn from a
+grading seed (other seeds and shapes) that only ``learnopt grade`` runs, so an answer fitted to the public cases
+fails. Messages never show the expected value or reference code: a hint names the likely mistake or points to the
+equation in the text. :func:`grade_exercise` is what the grader runs: it also detects a student function that calls
+(or is) the library's own implementation, which scores zero.
 """
 
 from __future__ import annotations
@@ -36,6 +42,8 @@ class Exercise:
     mistakes: Mapping[str, Callable[..., Any]] = field(default_factory=dict)  # hint -> known-wrong function
     hint: str = "compare your formula with the equation in the text above"
     requires_graph: bool = False  # the result must carry autograd history (e.g. back to an optimizer's weights)
+    hidden: Callable[[int], Sequence[Case]] | None = None  # grading seed -> instructor-only cases
+    library: tuple[Callable[..., Any], ...] = ()  # the library's implementations: using one scores zero
 
 
 def _flatten(value: Any) -> list[Tensor]:
@@ -89,18 +97,32 @@ def _say(exercise: Exercise, ok: bool, message: str) -> None:
     print(f"{mark} Exercise {exercise.id} ({exercise.name}): {message}")
 
 
-def check_function(exercise: Exercise, student: Callable[..., Any]) -> None:
-    """Run ``student`` against ``exercise.reference`` on every case; print a verdict; raise on failure."""
+def check_function(exercise: Exercise, student: Callable[..., Any], hidden_seed: int | None = None) -> None:
+    """Run ``student`` against ``exercise.reference`` on every public case (and, with ``hidden_seed``, on the hidden
+    cases drawn from it); print a verdict; raise on failure."""
     if not callable(student):
         _say(exercise, False, f"expected your function `{exercise.name}`, got {type(student).__name__}")
         raise CheckFailed(f"Exercise {exercise.id}: pass the function itself, not {type(student).__name__}")
-    for number, make_case in enumerate(exercise.cases, start=1):
+    _run_cases(exercise, student, list(exercise.cases), "case")
+    extra = ""
+    if hidden_seed is not None:
+        if exercise.hidden is None:
+            raise ValueError(f"exercise {exercise.id} has no hidden cases")
+        hidden = list(exercise.hidden(hidden_seed))
+        _run_cases(exercise, student, hidden, "hidden case")
+        extra = f" and {len(hidden)} hidden cases"
+    _say(exercise, True, f"correct on {len(exercise.cases)} cases{extra}"
+         + (" (values and gradients)" if exercise.grad_wrt else ""))
+
+
+def _run_cases(exercise: Exercise, student: Callable[..., Any], cases: list[Case], label: str) -> None:
+    for number, make_case in enumerate(cases, start=1):
         try:
             got = student(**make_case())
         except NotImplementedError:
             raise
         except Exception as err:  # report any other crash as a failed check, with its cause
-            _say(exercise, False, f"your function raised {type(err).__name__}: {err} (case {number})")
+            _say(exercise, False, f"your function raised {type(err).__name__}: {err} ({label} {number})")
             raise CheckFailed(f"Exercise {exercise.id}: {type(err).__name__}: {err}") from err
         want = exercise.reference(**make_case())
         if not _close(got, want, exercise.atol, exercise.rtol):
@@ -109,12 +131,12 @@ def check_function(exercise: Exercise, student: Callable[..., Any]) -> None:
                 if _close(got, wrong(**make_case()), exercise.atol, exercise.rtol):
                     hint = mistake_hint
                     break
-            _say(exercise, False, f"wrong value on case {number}. Hint: {hint}")
-            raise CheckFailed(f"Exercise {exercise.id}: wrong value on case {number}; expected {want}, got {got}")
+            _say(exercise, False, f"wrong value on {label} {number}. Hint: {hint}")
+            raise CheckFailed(f"Exercise {exercise.id}: wrong value on {label} {number}")
         if exercise.requires_graph and not any(t.requires_grad for t in _flatten(got)):
             _say(exercise, False, "the value is right but it carries no autograd history, so nothing can be learned "
                  "from it. Hint: no in-place updates, .detach() or .item() on the path to the result")
-            raise CheckFailed(f"Exercise {exercise.id}: the result has no autograd graph (case {number})")
+            raise CheckFailed(f"Exercise {exercise.id}: the result has no autograd graph ({label} {number})")
         if exercise.grad_wrt:
             theirs = _gradients(student, make_case(), exercise.grad_wrt)
             ours = _gradients(exercise.reference, make_case(), exercise.grad_wrt)
@@ -122,8 +144,7 @@ def check_function(exercise: Exercise, student: Callable[..., Any]) -> None:
                 names = ", ".join(exercise.grad_wrt)
                 _say(exercise, False, f"the values are right but gradients with respect to {names} do not flow "
                      "through your result. Hint: avoid .detach(), .item(), .data, numpy and in-place updates")
-                raise CheckFailed(f"Exercise {exercise.id}: the autograd graph is cut (case {number})")
-    _say(exercise, True, f"correct on {len(exercise.cases)} cases" + (" (values and gradients)" if exercise.grad_wrt else ""))
+                raise CheckFailed(f"Exercise {exercise.id}: the autograd graph is cut ({label} {number})")
 
 
 def checker(exercise: Exercise, doc: str) -> Callable[[Callable[..., Any]], None]:
@@ -136,3 +157,61 @@ def checker(exercise: Exercise, doc: str) -> Callable[[Callable[..., Any]], None
     check.__name__ = check.__qualname__ = exercise.name
     check.__doc__ = f"Check Exercise {exercise.id} (``{exercise.name}``): {doc}"
     return check
+
+
+# --- grading --------------------------------------------------------------------------------------------------
+
+
+def uses_library(exercise: Exercise, student: Callable[..., Any]) -> str | None:
+    """The name of a library implementation of this exercise that ``student`` is or calls (on the first public
+    case, watched with a profiler, so aliases and wrappers are caught), else ``None``."""
+    import inspect
+    import sys
+
+    targets = {}
+    for fn in exercise.library:
+        fn = inspect.unwrap(fn)
+        targets[getattr(fn, "__code__", None)] = f"{fn.__module__}.{fn.__qualname__}"
+    targets.pop(None, None)
+    if inspect.unwrap(student) in {inspect.unwrap(fn) for fn in exercise.library}:
+        return targets.get(getattr(inspect.unwrap(student), "__code__", None), exercise.name)
+    hit: list[str] = []
+
+    def watch(frame, event, arg):  # noqa: ANN001
+        if event == "call" and frame.f_code in targets:
+            hit.append(targets[frame.f_code])
+
+    previous = sys.getprofile()
+    sys.setprofile(watch)
+    try:
+        student(**exercise.cases[0]())
+    except Exception:  # noqa: BLE001  (a crash is the checker's business, not this one's)
+        pass
+    finally:
+        sys.setprofile(previous)
+    return hit[0] if hit else None
+
+
+def grade_exercise(exercise: Exercise, student: Any, seed: int) -> dict[str, str]:
+    """What ``learnopt grade`` runs after each check cell: ``{"status", "message"}`` with status ``passed``,
+    ``failed``, ``failed hidden``, ``uses library`` or ``not attempted``."""
+    if not callable(student):
+        return {"status": "failed", "message": f"`{exercise.name}` is not a function"}
+    used = uses_library(exercise, student)
+    if used is not None:
+        return {"status": "uses library", "message": f"calls the library's own implementation ({used}); write it "
+                "yourself"}
+    try:
+        _run_cases(exercise, student, list(exercise.cases), "case")
+    except NotImplementedError:
+        return {"status": "not attempted", "message": ""}
+    except CheckFailed as err:
+        return {"status": "failed", "message": str(err)}
+    try:
+        _run_cases(exercise, student, list(exercise.hidden(seed)), "hidden case")
+    except NotImplementedError:
+        return {"status": "not attempted", "message": ""}
+    except CheckFailed as err:
+        return {"status": "failed hidden", "message": f"passes the public cases but not the hidden ones (other "
+                f"seeds and shapes): does it special-case the inputs? ({err})"}
+    return {"status": "passed", "message": ""}

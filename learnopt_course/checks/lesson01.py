@@ -18,16 +18,17 @@ from ..tasks.landscapes import Quadratic, Rosenbrock
 from .core import Exercise, checker
 
 
-def _tensor_case(seed: int, n: int = 5) -> Callable[[], dict]:
+def _tensor_case(seed: int, n: int = 5, shape: tuple[int, ...] | None = None) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
-        x = torch.randn(n, generator=g, dtype=torch.float64)
+        size = shape or (n,)
+        x = torch.randn(size, generator=g, dtype=torch.float64)
         return {
             "x": x,
-            "x_prev": x + 0.3 * torch.randn(n, generator=g, dtype=torch.float64),
-            "grad": torch.randn(n, generator=g, dtype=torch.float64),
-            "lr": torch.tensor(0.05 + 0.1 * seed, dtype=torch.float64),
-            "momentum": torch.tensor(0.55 + 0.1 * seed, dtype=torch.float64),
+            "x_prev": x + 0.3 * torch.randn(size, generator=g, dtype=torch.float64),
+            "grad": torch.randn(size, generator=g, dtype=torch.float64),
+            "lr": torch.tensor(0.05 + 0.1 * (seed % 4), dtype=torch.float64),
+            "momentum": torch.tensor(0.55 + 0.1 * (seed % 4), dtype=torch.float64),
         }
 
     return make
@@ -40,25 +41,33 @@ HEAVY_BALL = Exercise(
     cases=[_tensor_case(s) for s in range(4)],
     grad_wrt=("x", "x_prev", "lr", "momentum"),
     mistakes={
-        "the momentum term points backwards: it is + momentum * (x - x_prev)": lambda x, x_prev, grad, lr, momentum: (
-            x - lr * grad + momentum * (x_prev - x)
+        "the momentum term points backwards: it should carry on in the direction of the last move": (
+            lambda x, x_prev, grad, lr, momentum: x - lr * grad + momentum * (x_prev - x)
         ),
-        "the gradient step goes uphill: subtract lr * grad": lambda x, x_prev, grad, lr, momentum: (
-            x + lr * grad + momentum * (x - x_prev)
+        "the gradient step goes uphill: a descent step moves against the gradient": (
+            lambda x, x_prev, grad, lr, momentum: x + lr * grad + momentum * (x - x_prev)
         ),
-        "lr scales only the gradient, not the momentum term": lambda x, x_prev, grad, lr, momentum: (
+        "the learning rate scales only the gradient, not the momentum term": lambda x, x_prev, grad, lr, momentum: (
             x - lr * (grad - momentum * (x - x_prev))
         ),
-        "you returned the plain gradient step; add the momentum term": lambda x, x_prev, grad, lr, momentum: (
+        "you returned the plain gradient step; the momentum term is missing": lambda x, x_prev, grad, lr, momentum: (
             x - lr * grad
         ),
     },
-    hint="x_next = x - lr * grad + momentum * (x - x_prev)",
+    hint="compare each of the three terms with Crouther (2023) eq. 1.2.2 in the text above",
+    hidden=lambda s: [_tensor_case(s + k, shape=((3, 4), (7,), (2, 2, 2))[k]) for k in range(3)],
+    library=(optim.polyak_step, optim.heavy_ball.rule),
 )
 
 
 def _spectrum_case(mu: float, L: float) -> Callable[[], dict]:
     return lambda: {"mu": mu, "L": L}
+
+
+def _spectrum(seed: int) -> tuple[float, float]:
+    g = torch.Generator().manual_seed(seed)
+    L = float(10 ** (2 * torch.rand((), generator=g) - 1))
+    return L * float(10 ** (-3 * torch.rand((), generator=g))), L
 
 
 POLYAK = Exercise(
@@ -67,23 +76,25 @@ POLYAK = Exercise(
     reference=theory.polyak_parameters,
     cases=[_spectrum_case(mu, L) for mu, L in [(1.0, 1.0), (0.01, 1.0), (0.5, 8.0), (0.003, 2.5)]],
     mistakes={
-        "use sqrt(kappa), not kappa, in the momentum": lambda mu, L: (
-            4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((L / mu - 1) / (L / mu + 1)) ** 2
+        "the momentum depends on the square root of the condition number, not on the condition number itself": (
+            lambda mu, L: (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((L / mu - 1) / (L / mu + 1)) ** 2)
         ),
-        "the momentum is the rate squared: ((sqrt k - 1) / (sqrt k + 1))**2": lambda mu, L: (
-            4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, theory.heavy_ball_rate(mu, L)
-        ),
-        "the step is 4 / (sqrt(L) + sqrt(mu))**2, not gradient descent's 2 / (L + mu)": lambda mu, L: (
-            2 / (L + mu), theory.polyak_parameters(mu, L)[1]
+        "you returned the convergence rate as the momentum; the momentum is its square (the written question "
+        "below asks why)": lambda mu, L: (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, theory.heavy_ball_rate(mu, L)),
+        "that is gradient descent's optimal step; Polyak's step uses the square roots of the extreme eigenvalues": (
+            lambda mu, L: (2 / (L + mu), theory.polyak_parameters(mu, L)[1])
         ),
     },
-    hint="lr = 4 / (sqrt(L) + sqrt(mu))**2 and momentum = ((sqrt(kappa) - 1) / (sqrt(kappa) + 1))**2",
+    hint="both parameters are in the text's section on Polyak's tuning (Crouther 2023, sec. 1.2.2, with the rate "
+         "of eq. 1.2.3); check them at kappa = 1, where momentum must vanish",
+    hidden=lambda s: [_spectrum_case(*_spectrum(s + k)) for k in range(3)],
+    library=(theory.polyak_parameters,),
 )
 
 
-def _nesterov_case(seed: int) -> Callable[[], dict]:
+def _nesterov_case(seed: int, shape: tuple[int, ...] = (2,)) -> Callable[[], dict]:
     def make() -> dict:
-        case = _tensor_case(seed, n=2)()
+        case = _tensor_case(seed, shape=shape)()
         land = Rosenbrock() if seed % 2 else Quadratic(kappa=20.0)
         return {k: case[k] for k in ("x", "x_prev", "lr", "momentum")} | {
             "lr": case["lr"] * 0.01,
@@ -100,17 +111,20 @@ NESTEROV = Exercise(
     cases=[_nesterov_case(s) for s in range(4)],
     grad_wrt=("x", "x_prev", "lr", "momentum"),
     mistakes={
-        "evaluate the gradient at the look-ahead point y = x + momentum * (x - x_prev), not at x": (
+        "you evaluated the gradient at x; Nesterov evaluates it at the look-ahead point": (
             lambda x, x_prev, grad_fn, lr, momentum: x - lr * grad_fn(x) + momentum * (x - x_prev)
         ),
-        "the look-ahead goes forwards: y = x + momentum * (x - x_prev)": (
+        "the look-ahead goes backwards: it should continue the last move": (
             lambda x, x_prev, grad_fn, lr, momentum: (lambda y: y - lr * grad_fn(y))(x + momentum * (x_prev - x))
         ),
-        "take the gradient step from the look-ahead point y, not from x": (
+        "the gradient step should start from the look-ahead point, not from x": (
             lambda x, x_prev, grad_fn, lr, momentum: x - lr * grad_fn(x + momentum * (x - x_prev))
         ),
     },
-    hint="y = x + momentum * (x - x_prev); x_next = y - lr * grad_fn(y)",
+    hint="two stages, as in Crouther (2023) eq. 1.2.4 above: first the look-ahead point, then a gradient step from "
+         "it",
+    hidden=lambda s: [_nesterov_case(s + k, ((3, 2), (2,), (2, 2, 2))[k]) for k in range(3)],
+    library=(optim.nesterov_position_step, optim.nesterov.rule),
 )
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..meta import unroll
+from ..meta import engine, gradients, unroll
 from .core import Exercise, checker
 
 
@@ -32,14 +32,14 @@ def _gd(lr, A, w0, steps, sign=-1.0, detach=False):
     return _quadratic(A, w)
 
 
-def _case(seed: int, steps: int) -> Callable[[], dict]:
+def _case(seed: int, steps: int, dim: int = 4) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
-        M = torch.randn(4, 4, generator=g, dtype=torch.float64)
+        M = torch.randn(dim, dim, generator=g, dtype=torch.float64)
         return {
-            "A": M @ M.T / 4 + 0.1 * torch.eye(4, dtype=torch.float64),
-            "w0": torch.randn(4, generator=g, dtype=torch.float64),
-            "lr": torch.tensor(0.05 + 0.05 * seed, dtype=torch.float64),
+            "A": M @ M.T / dim + 0.1 * torch.eye(dim, dtype=torch.float64),
+            "w0": torch.randn(dim, generator=g, dtype=torch.float64),
+            "lr": torch.tensor(0.05 + 0.05 * (seed % 4), dtype=torch.float64),
             "steps": steps,
         }
 
@@ -57,9 +57,14 @@ FINAL_LOSS = Exercise(
             lambda lr, A, w0, steps: _gd(lr, A, w0, steps - 1)
         ),
         "you took one step too many": lambda lr, A, w0, steps: _gd(lr, A, w0, steps + 1),
-        "gradient descent subtracts lr * grad": lambda lr, A, w0, steps: _gd(lr, A, w0, steps, sign=1.0),
+        "your steps go uphill: gradient descent moves against the gradient": (
+            lambda lr, A, w0, steps: _gd(lr, A, w0, steps, sign=1.0)
+        ),
     },
-    hint="w = w - lr * (A @ w), `steps` times, then return 0.5 * w @ A @ w",
+    hint="run plain gradient descent on the quadratic of the text for exactly `steps` steps, then evaluate the "
+         "loss at the last iterate; keep everything a tensor so that lr's derivative flows",
+    hidden=lambda s: [_case(s + k, 2 + (s + k) % 9, (3, 6, 2)[k]) for k in range(3)],
+    library=(unroll.unrolled_loss, engine.unroll),
 )
 
 
@@ -83,29 +88,33 @@ SENSITIVITY = Exercise(
     cases=[_case(s, T) for s, T in ((0, 1), (1, 5), (2, 12), (3, 7))],
     grad_wrt=("lr",),
     mistakes={
-        "the direct term is -g_t: increasing lr moves w further along -g (Crouther's eq. 1.2.13 prints + here)": (
+        "the sign of the direct term is flipped: a larger lr moves w further against the gradient (Crouther's "
+        "eq. 1.2.13 prints the wrong sign; the text corrects it)": (
             lambda A, w0, lr, steps: _sensitivity(A, w0, lr, steps, sign=1.0)
         ),
-        "the Jacobian of the step is (I - lr A), not (I - A) (Crouther's eq. 1.2.14 drops the lr)": (
+        "the Jacobian of one step must contain the learning rate (Crouther's eq. 1.2.14 drops it)": (
             lambda A, w0, lr, steps: _sensitivity(A, w0, lr, steps, with_lr=False)
         ),
-        "use the gradient g_t = A w_t from before the update, not after it": (
+        "use the gradient at w_t, from before the update, not the one after it": (
             lambda A, w0, lr, steps: _sensitivity(A, w0, lr, steps, late=True)
         ),
     },
-    hint="z starts at 0; each step: g = A @ w; z = z - lr * (A @ z) - g; w = w - lr * g",
+    hint="differentiate one step of the update with respect to lr: the recursion for the sensitivity has a "
+         "Jacobian term and a direct term (Crouther 2023, eq. 1.2.13, as corrected in the text); it starts at zero",
+    hidden=lambda s: [_case(s + k, 2 + (s + k) % 9, (3, 6, 2)[k]) for k in range(3)],
+    library=(unroll.quadratic_lr_sensitivity, unroll.quadratic_lr_hypergradients),
 )
 
 
-def _es_case(seed: int) -> Callable[[], dict]:
+def _es_case(seed: int, dim: int = 3) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
-        c = torch.randn(3, generator=g, dtype=torch.float64)
+        c = torch.randn(dim, generator=g, dtype=torch.float64)
         return {
             "f": lambda x: ((x - c) ** 2).sum(-1) + torch.sin(3 * x).sum(-1),
-            "theta": torch.randn(3, generator=g, dtype=torch.float64),
-            "sigma": 0.1 * (seed + 1),
-            "eps": torch.randn(6 + seed, 3, generator=g, dtype=torch.float64),
+            "theta": torch.randn(dim, generator=g, dtype=torch.float64),
+            "sigma": 0.1 * (seed % 4 + 1),
+            "eps": torch.randn(6 + seed % 5, dim, generator=g, dtype=torch.float64),
         }
 
     return make
@@ -123,17 +132,20 @@ ES = Exercise(
     reference=unroll.es_gradient_from_noise,
     cases=[_es_case(s) for s in range(4)],
     mistakes={
-        "the antithetic difference f(theta + s eps) - f(theta - s eps) spans 2 sigma: divide by 2 * sigma": (
+        "the antithetic difference spans two sigmas, not one: check your normalisation": (
             lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, factor=1.0)
         ),
-        "use antithetic pairs f(theta + s eps) - f(theta - s eps), not f(theta + s eps) - f(theta)": (
+        "compare the plus perturbation with the minus one (antithetic pairs), not with the unperturbed point": (
             lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, one_sided=True, factor=1.0)
         ),
-        "the estimate points uphill (a gradient), not downhill": (
+        "the sign is flipped: the estimate is of the gradient itself": (
             lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, sign=-1.0)
         ),
     },
-    hint="mean over pairs of eps * (f(theta + sigma eps) - f(theta - sigma eps)) / (2 sigma)",
+    hint="see the antithetic estimator in the text (Salimans et al. 2017): one term per row of eps, each a "
+         "direction weighted by a finite difference, averaged over the rows",
+    hidden=lambda s: [_es_case(s + k, (2, 5, 1)[k]) for k in range(3)],
+    library=(unroll.es_gradient_from_noise, unroll.antithetic_es_gradient, gradients.antithetic_estimate),
 )
 
 

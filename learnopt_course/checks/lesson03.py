@@ -21,9 +21,9 @@ def _mats(seed: int, D: int = 3, M: int = 2, T: int = 5) -> dict:
     return {"f_x": r(T, D, D), "f_u": r(T, D, M), "c_x": r(T, D), "c_u": r(T, M), "lam_T": r(D)}
 
 
-def _step_case(seed: int) -> Callable[[], dict]:
+def _step_case(seed: int, D: int = 3) -> Callable[[], dict]:
     def make() -> dict:
-        m = _mats(seed)
+        m = _mats(seed, D=D)
         return {"lam_next": m["lam_T"], "f_x": m["f_x"][0], "c_x": m["c_x"][0]}
 
     return make
@@ -36,15 +36,18 @@ COSTATE = Exercise(
     cases=[_step_case(s) for s in range(4)],
     grad_wrt=("lam_next", "f_x", "c_x"),
     mistakes={
-        "transpose the Jacobian: lambda_t = c_x + f_x.T @ lambda_{t+1} (a row vector times f_x)": (
+        "the Jacobian needs a transpose: the costate is a row vector multiplying f_x from the left": (
             lambda lam_next, f_x, c_x: c_x + f_x @ lam_next
         ),
-        "add the stage cost's own gradient c_x": lambda lam_next, f_x, c_x: f_x.T @ lam_next,
+        "the stage cost's own gradient is missing": lambda lam_next, f_x, c_x: f_x.T @ lam_next,
         "the two terms add: the cost enters the Lagrangian with a plus sign": (
             lambda lam_next, f_x, c_x: c_x - f_x.T @ lam_next
         ),
     },
-    hint="lambda_t = c_x + f_x.T @ lam_next",
+    hint="the costate recursion of the text (the discrete adjoint equation of Pontryagin's principle) has two "
+         "terms: the stage cost's gradient and the propagated costate",
+    hidden=lambda s: [_step_case(s + k, (2, 5, 1)[k]) for k in range(3)],
+    library=(adjoint.costate_step,),
 )
 
 
@@ -68,23 +71,27 @@ SWEEP = Exercise(
     cases=[(lambda s=s: _mats(s, T=3 + s)) for s in range(4)],
     grad_wrt=("f_x", "f_u", "c_x", "c_u", "lam_T"),
     mistakes={
-        "off by one: dJ/du_t uses lambda_{t+1}, so take the control gradient before updating lambda to lambda_t": (
+        "off by one: the control gradient of step t uses the costate after step t, so take it before updating "
+        "the costate": (
             lambda f_x, f_u, c_x, c_u, lam_T: _sweep_wrong(f_x, f_u, c_x, c_u, lam_T, late=True)
         ),
         "the sweep runs backwards in time, from t = T-1 down to 0": (
             lambda f_x, f_u, c_x, c_u, lam_T: adjoint.adjoint_sweep(f_x.flip(0), f_u.flip(0), c_x.flip(0), c_u.flip(0), lam_T).flip(0)
         ),
     },
-    hint="lam = lam_T; for t from T-1 down to 0: grads[t] = c_u[t] + f_u[t].T @ lam; then lam = c_x[t] + f_x[t].T @ lam",
+    hint="start from the terminal costate and walk backwards in time; each step needs the control gradient (its "
+         "formula is in the text beside the costate recursion) and then your costate step",
+    hidden=lambda s: [(lambda s=s + k, k=k: _mats(s, D=(2, 4, 3)[k], M=(1, 3, 2)[k], T=2 + (s % 5))) for k in range(3)],
+    library=(adjoint.adjoint_sweep, adjoint.adjoint_gradient),
 )
 
 
-def _ode_case(seed: int) -> Callable[[], dict]:
+def _ode_case(seed: int, dim: int = 3) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
-        W = torch.randn(3, 3, generator=g, dtype=torch.float64)
-        return {"F": lambda x: torch.tanh(W @ x) - 0.5 * x, "x": torch.randn(3, generator=g, dtype=torch.float64),
-                "h": 0.1 + 0.2 * seed}
+        W = torch.randn(dim, dim, generator=g, dtype=torch.float64)
+        return {"F": lambda x: torch.tanh(W @ x) - 0.5 * x, "x": torch.randn(dim, generator=g, dtype=torch.float64),
+                "h": 0.1 + 0.2 * (seed % 4)}
 
     return make
 
@@ -113,10 +120,17 @@ RK4 = Exercise(
     grad_wrt=("x",),
     mistakes={
         "that is an Euler step; RK4 averages four slopes": lambda F, x, h: _rk_wrong(F, x, h, "euler"),
-        "the weights are 1/6, 2/6, 2/6, 1/6": lambda F, x, h: _rk_wrong(F, x, h, "equal"),
-        "k2 and k3 are evaluated half a step ahead: x + h/2 * k": lambda F, x, h: _rk_wrong(F, x, h, "midpoint_full"),
+        "the four slopes are not weighted equally: the two middle ones count twice": (
+            lambda F, x, h: _rk_wrong(F, x, h, "equal")
+        ),
+        "the second and third slopes are evaluated half a step ahead, not a whole step": (
+            lambda F, x, h: _rk_wrong(F, x, h, "midpoint_full")
+        ),
     },
-    hint="k1 = F(x); k2 = F(x + h/2 k1); k3 = F(x + h/2 k2); k4 = F(x + h k3); x + h/6 (k1 + 2 k2 + 2 k3 + k4)",
+    hint="the classical Runge-Kutta scheme of the text: four slopes, at the start, twice at the midpoint and at "
+         "the end, combined with Simpson's weights",
+    hidden=lambda s: [_ode_case(s + k, (2, 5, 1)[k]) for k in range(3)],
+    library=(adjoint.rk4_step, adjoint.odeint_rk4),
 )
 
 

@@ -22,14 +22,14 @@ FUNCTIONS = (
 )
 
 
-def _case(seed: int) -> Callable[[], dict]:
+def _case(seed: int, n: int = 50) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
         return {
             "f": FUNCTIONS[seed % len(FUNCTIONS)],
-            "mu": torch.tensor(0.5 * seed - 0.5, dtype=torch.float64),
-            "sigma": torch.tensor(0.5 + 0.4 * seed, dtype=torch.float64),
-            "eps": torch.randn(50, generator=g, dtype=torch.float64),
+            "mu": torch.tensor(0.5 * (seed % 4) - 0.5, dtype=torch.float64),
+            "sigma": torch.tensor(0.5 + 0.4 * (seed % 4), dtype=torch.float64),
+            "eps": torch.randn(n, generator=g, dtype=torch.float64),
         }
 
     return make
@@ -52,13 +52,20 @@ SCORE = Exercise(
     reference=lambda f, mu, sigma, eps: estimators.score_function(f, mu, sigma, eps)[:, 0],
     cases=[_case(s) for s in range(4)],
     mistakes={
-        "d log N(x; mu, sigma^2) / dmu = (x - mu) / sigma^2 = eps / sigma: divide by sigma": (
+        "a factor of sigma is missing: write the score of the Gaussian in terms of eps and check the units": (
             lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "no_sigma")
         ),
-        "the score is (x - mu) / sigma^2, not x / sigma^2": lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "x_not_eps"),
-        "the score enters with a plus sign: f(x) * d log p / dmu": lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "sign"),
+        "the score measures the sample's distance from the mean, not the sample itself": (
+            lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "x_not_eps")
+        ),
+        "the sign is flipped: the estimator multiplies f by the score itself": (
+            lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "sign")
+        ),
     },
-    hint="x = mu + sigma * eps; return f(x) * eps / sigma (one estimate per sample)",
+    hint="the score-function (REINFORCE) estimator of the text: f at each sample times the derivative of log N with "
+         "respect to mu, one estimate per sample (Williams 1992)",
+    hidden=lambda s: [_case(s + k, (7, 120, 2)[k]) for k in range(3)],
+    library=(estimators.score_function,),
 )
 
 
@@ -78,18 +85,26 @@ PATHWISE = Exercise(
     reference=estimators.pathwise,
     cases=[_case(s) for s in range(4)],
     mistakes={
-        "dx/dsigma = eps, so the sigma column is f'(x) * eps": lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "no_eps"),
-        "dx/dsigma = eps, not x": lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "x"),
-        "one estimate per sample: differentiate f(x).sum() (the mean divides every row by n)": (
+        "the sigma column needs the chain rule through the reparameterised sample": (
+            lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "no_eps")
+        ),
+        "the derivative of the reparameterised sample with respect to sigma is the noise, not the sample": (
+            lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "x")
+        ),
+        "one estimate per sample: averaging before differentiating divides every row by n": (
             lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "mean")
         ),
     },
-    hint="x = mu + sigma eps with grad enabled; df = grad(f(x).sum(), x); return stack([df, df * eps], -1)",
+    hint="the pathwise (reparameterisation) estimator of the text: write the sample as a function of mu, sigma and "
+         "the noise, and differentiate f through it, one row per sample, one column per parameter",
+    hidden=lambda s: [_case(s + k, (7, 120, 2)[k]) for k in range(3)],
+    library=(estimators.pathwise,),
 )
 
 
-def _values_case(seed: int) -> Callable[[], dict]:
-    return lambda: {"values": torch.randn(5 + 3 * seed, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)}
+def _values_case(seed: int, n: int | None = None) -> Callable[[], dict]:
+    size = 5 + 3 * seed if n is None else n
+    return lambda: {"values": torch.randn(size, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)}
 
 
 BASELINE = Exercise(
@@ -99,12 +114,16 @@ BASELINE = Exercise(
     cases=[_values_case(s) for s in range(4)],
     grad_wrt=("values",),
     mistakes={
-        "leave sample i out: the plain mean includes v_i and biases the estimator": (
+        "leave sample i out: the plain mean includes its own value and biases the estimator": (
             lambda values: values.mean().expand_as(values)
         ),
-        "there are n - 1 other samples: divide by n - 1": lambda values: (values.sum() - values) / values.shape[0],
+        "you averaged over all n samples, but only the others count": (
+            lambda values: (values.sum() - values) / values.shape[0]
+        ),
     },
-    hint="b_i = (sum of all values - v_i) / (n - 1)",
+    hint="the leave-one-out baseline of the text: for each sample, the mean of all the other samples' values",
+    hidden=lambda s: [_values_case(s + k, (2, 3, 40)[k]) for k in range(3)],
+    library=(estimators.leave_one_out_baseline,),
 )
 
 

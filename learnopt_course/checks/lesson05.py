@@ -13,15 +13,17 @@ from collections.abc import Callable
 import torch
 
 from .. import l2l
+from ..meta import engine
 from .core import Exercise, checker
 
 
-def _grad_case(seed: int) -> Callable[[], dict]:
+def _grad_case(seed: int, n: int = 40) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
-        scales = torch.logspace(-8, 2, 40, dtype=torch.float64)
-        signs = torch.where(torch.rand(40, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
-        return {"grad": scales * signs * (1 + 0.1 * torch.rand(40, generator=g, dtype=torch.float64)), "p": 10.0 - 2 * seed}
+        scales = torch.logspace(-8, 2, n, dtype=torch.float64)
+        signs = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).to(torch.float64)
+        return {"grad": scales * signs * (1 + 0.1 * torch.rand(n, generator=g, dtype=torch.float64)),
+                "p": 10.0 - 2 * (seed % 4)}
 
     return make
 
@@ -45,19 +47,24 @@ PREPROCESS = Exercise(
         "return two channels, not their product (that is the non-injective one-channel form of eq. 5.2)": (
             lambda grad, p: l2l.preprocess_thesis(grad, p)
         ),
-        "below |g| < e^-p use (-1, e^p g): the log of a tiny gradient is a huge negative number": (
+        "tiny gradients need the other branch: the log of a tiny gradient is a huge negative number": (
             lambda grad, p: _ls_wrong(grad, p, "always_log")
         ),
-        "for tiny gradients the second channel is e^p * g, not the sign": lambda grad, p: _ls_wrong(grad, p, "sign_small"),
+        "for tiny gradients the second channel is the scaled gradient itself, not its sign": (
+            lambda grad, p: _ls_wrong(grad, p, "sign_small")
+        ),
     },
-    hint="big = |g| >= exp(-p); channel 1: log|g|/p if big else -1; channel 2: sign(g) if big else exp(p) * g",
+    hint="Andrychowicz et al. (2016), Appendix A, quoted in the text: two channels, two branches split at the "
+         "threshold that p sets",
+    hidden=lambda s: [_grad_case(s + k, (3, 100, 17)[k]) for k in range(3)],
+    library=(l2l.preprocess_log_sign, l2l.CoordinateLSTM.features),
 )
 
 
-def _params_case(seed: int) -> Callable[[], dict]:
+def _params_case(seed: int, shapes: tuple[tuple[int, ...], ...] = ((3, 2), (2,))) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
-        params = {"w": torch.randn(3, 2, generator=g), "b": torch.randn(2, generator=g)}
+        params = {f"p{i}": torch.randn(shape, generator=g) for i, shape in enumerate(shapes)}
         updates = {k: (0.1 * torch.randn(v.shape, generator=g)).requires_grad_(True) for k, v in params.items()}
         return {"params": params, "updates": updates}
 
@@ -87,7 +94,9 @@ APPLY = Exercise(
     requires_graph=True,
     grad_wrt=("updates",),
     mistakes={},
-    hint="return {name: params[name] + updates[name] for name in params}: new tensors, never in-place",
+    hint="build a new dictionary of new tensors, one per name; never modify a tensor in place (no add_, no .data, "
+         "no torch.no_grad), or the meta-gradient cannot reach the updates",
+    hidden=lambda s: [_params_case(s + k, (((4,),), ((2, 3, 2), (5,), ()), ((1, 1), (3,)))[k]) for k in range(3)],
 )
 
 
@@ -95,14 +104,14 @@ def _reference_slice(net, problem, theta, state, T):
     return l2l.unroll_slice(net, problem, theta, state, 0, T)[0]
 
 
-def _slice_case(seed: int) -> Callable[[], dict]:
+def _slice_case(seed: int, batch: int = 3, dim: int = 4) -> Callable[[], dict]:
     def make() -> dict:
         with torch.random.fork_rng(devices=[]):  # the student's global generator is left as it was
             torch.manual_seed(100 + seed)
             net = l2l.CoordinateLSTM(preprocessing="none", output_scale=0.05)
-        problem = l2l.quadratic_problem(torch.Generator().manual_seed(seed), batch=3, dim=4)
-        return {"net": net, "problem": problem, "theta": problem.theta0.clone(), "state": net.init_state(12),
-                "T": 3 + seed}
+        problem = l2l.quadratic_problem(torch.Generator().manual_seed(seed), batch=batch, dim=dim)
+        return {"net": net, "problem": problem, "theta": problem.theta0.clone(), "state": net.init_state(batch * dim),
+                "T": 3 + seed % 3}
 
     return make
 
@@ -127,15 +136,17 @@ SLICE = Exercise(
     atol=1e-5,
     rtol=1e-5,
     mistakes={
-        "f(theta_start) does not depend on the optimizer: sum the losses after each of the T updates only": (
+        "the loss at the slice's start does not depend on the optimizer: sum only the losses after each update": (
             lambda net, problem, theta, state, T: _slice_wrong(net, problem, theta, state, T, "include_start")
         ),
         "one update short: the slice takes exactly T learned steps": (
             lambda net, problem, theta, state, T: _slice_wrong(net, problem, theta, state, T, "short")
         ),
     },
-    hint="for k in range(T): g = grad of f(theta) (detached); update, state = net(g, state); theta = theta + update; "
-    "add problem.loss(theta, k + 1)",
+    hint="the slice of the text (Schröter 2022, eqs. 3.3 and 3.5): T learned steps, each from the detached gradient "
+         "of the current loss, and the meta-loss collects the loss after every step",
+    hidden=lambda s: [_slice_case(s + k, (2, 1, 4)[k], (3, 5, 2)[k]) for k in range(3)],
+    library=(l2l.unroll_slice, engine.unroll),
 )
 
 log_sign_preprocess = checker(PREPROCESS, "40 gradients from 1e-8 to 1e2 of both signs, 4 values of p.")

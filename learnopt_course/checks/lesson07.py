@@ -16,15 +16,15 @@ from ..rl import ppo
 from .core import Exercise, checker
 
 
-def _gae_case(seed: int) -> Callable[[], dict]:
+def _gae_case(seed: int, T: int | None = None, E: int | None = None) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(seed)
-        T, E = 6 + seed, 1 + seed % 3
-        return {"rewards": torch.randn(T, E, generator=g, dtype=torch.float64),
-                "values": torch.randn(T, E, generator=g, dtype=torch.float64),
-                "dones": (torch.rand(T, E, generator=g) < 0.3).double(),
-                "last_values": torch.randn(E, generator=g, dtype=torch.float64),
-                "gamma": 0.9 + 0.03 * seed, "lam": 0.7 + 0.05 * seed}
+        steps, envs = T or 6 + seed % 4, E or 1 + seed % 3
+        return {"rewards": torch.randn(steps, envs, generator=g, dtype=torch.float64),
+                "values": torch.randn(steps, envs, generator=g, dtype=torch.float64),
+                "dones": (torch.rand(steps, envs, generator=g) < 0.3).double(),
+                "last_values": torch.randn(envs, generator=g, dtype=torch.float64),
+                "gamma": 0.9 + 0.03 * (seed % 4), "lam": 0.7 + 0.05 * (seed % 4)}
 
     return make
 
@@ -47,22 +47,28 @@ GAE = Exercise(
     reference=ppo.gae,
     cases=[_gae_case(s) for s in range(4)],
     mistakes={
-        "an episode that ended at step t must not see the value or the advantages after it: multiply by (1 - done)": (
+        "an episode that ended at step t must not see the value or the advantages after it: mask them with done": (
             lambda **kw: _gae_wrong(**kw, mask=False)
         ),
-        "the advantages decay by gamma * lambda per step, not lambda alone": lambda **kw: _gae_wrong(**kw, decay="l"),
-        "the returns (value targets) are advantages + values": lambda **kw: _gae_wrong(**kw, plus_values=False),
+        "the advantages decay by both discount factors per step, not by lambda alone": (
+            lambda **kw: _gae_wrong(**kw, decay="l")
+        ),
+        "the second output is the value target, built from the advantages and the values": (
+            lambda **kw: _gae_wrong(**kw, plus_values=False)
+        ),
     },
-    hint="backwards in t: delta = r_t + gamma V_{t+1} (1 - done_t) - V_t; A_t = delta + gamma lam (1 - done_t) A_{t+1}",
+    hint="generalized advantage estimation as in the text (Schulman et al. 2016, eqs. 11-16): a backward pass over "
+         "time of TD errors, each episode end cutting the recursion",
+    hidden=lambda s: [_gae_case(s + k, (1, 9, 4)[k], (2, 1, 5)[k]) for k in range(3)],
+    library=(ppo.gae,),
 )
 
 
-def _surrogate_case(seed: int) -> Callable[[], dict]:
+def _surrogate_case(seed: int, n: int = 16) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(10 + seed)
-        n = 16
         return {"log_ratio": 0.4 * torch.randn(n, generator=g, dtype=torch.float64),
-                "advantages": torch.randn(n, generator=g, dtype=torch.float64), "clip": (0.1, 0.2, 0.3, 0.2)[seed]}
+                "advantages": torch.randn(n, generator=g, dtype=torch.float64), "clip": (0.1, 0.2, 0.3, 0.2)[seed % 4]}
 
     return make
 
@@ -86,12 +92,16 @@ SURROGATE = Exercise(
         "return the loss to minimise: the negative of the mean clipped objective": (
             lambda **kw: _surrogate_wrong(**kw, sign=1.0)
         ),
-        "clip the probability ratio to [1 - clip, 1 + clip], not the advantage": (
+        "clip the probability ratio, not the advantage": (
             lambda **kw: _surrogate_wrong(**kw, clip_adv=True)
         ),
-        "the ratio is exp(log_ratio)": lambda **kw: _surrogate_wrong(**kw, raw=True),
+        "the argument is the log of the ratio: turn it into the ratio first": (
+            lambda **kw: _surrogate_wrong(**kw, raw=True)
+        ),
     },
-    hint="ratio = log_ratio.exp(); return -torch.min(ratio * A, ratio.clamp(1 - clip, 1 + clip) * A).mean()",
+    hint="PPO's clipped objective as in the text (Schulman et al. 2017, eq. 7), returned as a loss to minimise",
+    hidden=lambda s: [_surrogate_case(s + k, (1, 50, 7)[k]) for k in range(3)],
+    library=(ppo.clipped_surrogate,),
 )
 
 
@@ -106,20 +116,32 @@ REWARD = Exercise(
     cases=[_reward_case("dense", 0.6, False), _reward_case("dense", 0.7, True), _reward_case("sparse", 0.8, False),
            _reward_case("sparse", 0.8, True), _reward_case("sparse", None, True)],
     mistakes={
-        "the dense reward is the loss *decrease*, previous_loss - loss (a positive reward for progress)": (
+        "the dense reward has the wrong sign: progress (a falling loss) must earn a positive reward": (
             lambda kind, previous_loss, loss, accuracy, done: (loss - previous_loss) if kind == "dense"
             else rl_env.reward(kind, previous_loss, loss, accuracy, done)
         ),
-        "the sparse reward is 0 until the last step (done)": (
+        "the sparse reward must be zero before the episode's last step": (
             lambda kind, previous_loss, loss, accuracy, done: rl_env.reward(kind, previous_loss, loss, accuracy, True)
         ),
-        "without an accuracy (a quadratic), the sparse reward is -loss": (
+        "without an accuracy (a quadratic) the sparse reward falls back on the final loss, made a reward": (
             lambda kind, previous_loss, loss, accuracy, done: (0.0 if accuracy is None else
                                                                rl_env.reward(kind, previous_loss, loss, accuracy, done))
         ),
     },
-    hint="dense: previous_loss - loss; sparse: 0.0 unless done, then accuracy (or -loss when accuracy is None)",
+    hint="the two rewards of the text's MDP (Crouther 2023, sec. 2.2): dense rewards every step's progress, sparse "
+         "only the result at the end",
+    hidden=lambda s: [_random_reward_case(s + k) for k in range(4)],
+    library=(rl_env.reward,),
 )
+
+
+def _random_reward_case(seed: int) -> Callable[[], dict]:
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(4, generator=g).tolist()
+    kind = "dense" if u[0] < 0.5 else "sparse"
+    accuracy = None if u[1] < 0.3 else round(u[1], 3)
+    return lambda: {"kind": kind, "previous_loss": 0.5 + 2 * u[2], "loss": 0.5 + 2 * u[3], "accuracy": accuracy,
+                    "done": u[3] < 0.5}
 
 
 gae = checker(GAE, "advantages and returns on 4 rollouts with episode ends inside them.")
