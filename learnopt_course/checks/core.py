@@ -132,7 +132,7 @@ def _run_cases(exercise: Exercise, student: Callable[..., Any], cases: list[Case
                     hint = mistake_hint
                     break
             _say(exercise, False, f"wrong value on {label} {number}. Hint: {hint}")
-            raise CheckFailed(f"Exercise {exercise.id}: wrong value on {label} {number}")
+            raise CheckFailed(f"Exercise {exercise.id}: wrong value on {label} {number}. Hint: {hint}")
         if exercise.requires_graph and not any(t.requires_grad for t in _flatten(got)):
             _say(exercise, False, "the value is right but it carries no autograd history, so nothing can be learned "
                  "from it. Hint: no in-place updates, .detach() or .item() on the path to the result")

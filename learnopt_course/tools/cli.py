@@ -48,15 +48,31 @@ def _lint(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from .grade import grade, report
+    from ..core import atomic_write_text
+    from .grade import feedback, grade, report, write_gradebook, write_written
 
-    try:
-        results = grade(args.notebook, timeout=args.timeout)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"learnopt grade: {err}", file=sys.stderr)
-        return 2
-    print(report(args.notebook, results, as_json=args.json))
-    return 0 if all(r.status == "passed" for r in results) else 1
+    grades, status = [], 0
+    for path in args.notebooks:
+        try:
+            result = grade(path, args.release, seed=args.seed, time_limit=args.time_limit, timeout=args.timeout,
+                           checks_only=args.checks_only)
+        except (FileNotFoundError, ValueError) as err:
+            print(f"learnopt grade: {err}", file=sys.stderr)
+            status = 2
+            continue
+        grades.append(result)
+        print(report(result, as_json=args.json))
+        if args.feedback:
+            target = Path(args.feedback) / f"{result.student}-{Path(path).stem}-feedback.md"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(target, feedback(result))
+        if status == 0 and any(r.status != "passed" for r in result.results):
+            status = 1
+    if args.csv and grades:
+        write_gradebook(grades, args.csv)
+    if args.written and grades:
+        write_written(grades, args.written)
+    return status
 
 
 def _refresh(args: argparse.Namespace) -> int:
@@ -154,10 +170,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("paths", nargs="*", default=["solutions"])
     p.set_defaults(func=_lint)
 
-    p = sub.add_parser("grade", help="execute a student notebook and report each exercise")
-    p.add_argument("notebook")
-    p.add_argument("--json", action="store_true", help="print a JSON report")
+    p = sub.add_parser("grade", help="grade submissions against the release: exercises, hidden cases, gradebook")
+    p.add_argument("notebooks", nargs="+", help="submissions, e.g. submissions/*/01_sgd_and_momentum.ipynb")
+    p.add_argument("--release", default=None,
+                   help="folder of the release (solution or student notebooks; default: the repository's solutions/)")
+    p.add_argument("--csv", default=None, help="write a gradebook: one row per student, a column per exercise")
+    p.add_argument("--feedback", default=None, help="folder for one feedback file per submission")
+    p.add_argument("--written", default=None, help="write the written answers with their rubric, for hand grading")
+    p.add_argument("--checks-only", action="store_true",
+                   help="run only the setup, exercise and check cells (not the experiments)")
+    p.add_argument("--time-limit", type=float, default=900, help="seconds allowed per notebook (default 900)")
     p.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell (default 600)")
+    p.add_argument("--seed", type=int, default=None, help="seed of the hidden cases (default: drawn afresh)")
+    p.add_argument("--json", action="store_true", help="print JSON reports")
     p.set_defaults(func=_grade)
 
     p = sub.add_parser("data", help="download and verify MNIST and Omniglot (for offline classrooms)")

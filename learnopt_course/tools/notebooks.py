@@ -12,6 +12,7 @@ from nbformat import NotebookNode
 GOLDEN_TAG = "nbval-check-output"
 EXERCISE_TAG = re.compile(r"^exercise-(?P<id>[0-9]+(?:\.[0-9]+)*)$")
 CHECK_TAG = re.compile(r"^check-(?P<id>[0-9]+(?:\.[0-9]+)*)$")
+WRITTEN_TAG = re.compile(r"^written-(?P<id>[0-9]+(?:\.[0-9]+)*)$")
 
 
 def read(path: str | Path) -> NotebookNode:
@@ -57,15 +58,20 @@ def execute(
     timeout: int = 600,
     allow_errors: bool = True,
     env: Mapping[str, str] | None = None,
+    deadline_s: float | None = None,
 ) -> NotebookNode:
     """Execute a copy of ``nb`` in a fresh kernel of the current environment, cell by cell, in ``cwd``.
 
     ``env`` adds (or overrides) environment variables of the kernel only, for example switched numeric kernels
     (:data:`learnopt_course.tools.portability.SWITCHED_KERNELS`); this process's environment is left alone.
+    ``timeout`` bounds each cell; ``deadline_s`` bounds the whole notebook: a cell still running when it expires is
+    interrupted, it and every later cell are left unexecuted, and ``copy.metadata.learnopt.timed_out`` says where.
     """
     import os
+    import time
 
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
     os.environ["LEARNOPT_STATIC_WIDGETS"] = "1"  # inherited by the kernel: no output widgets when headless
     copy = nbformat.from_dict(nb)
@@ -74,9 +80,28 @@ def execute(
         timeout=timeout,
         kernel_name="python3",
         allow_errors=allow_errors,
+        interrupt_on_timeout=False,
         resources={"metadata": {"path": str(cwd)}},
     )
-    client.execute(**({"env": {**os.environ, **env}} if env else {}))
+    kernel_env = {"env": {**os.environ, **env}} if env else {}
+    if deadline_s is None:
+        client.execute(**kernel_env)
+        return copy
+    end = time.monotonic() + deadline_s
+    with client.setup_kernel(**kernel_env):
+        for index, cell in enumerate(copy.cells):
+            left = end - time.monotonic()
+            if left <= 0:
+                copy.metadata.setdefault("learnopt", {})["timed_out"] = index
+                break
+            client.timeout = max(1, int(min(timeout, left)))
+            try:
+                client.execute_cell(cell, index)
+            except (CellTimeoutError, DeadKernelError):
+                cell.outputs = []
+                cell.execution_count = None
+                copy.metadata.setdefault("learnopt", {})["timed_out"] = index
+                break
     return copy
 
 

@@ -3,7 +3,8 @@
 * In code cells, the lines from ``### BEGIN SOLUTION`` to ``### END SOLUTION`` become one line
   ``raise NotImplementedError("Exercise N.M: ...")`` indented like the ``BEGIN`` marker.
 * In markdown cells, ``<!-- BEGIN SOLUTION -->`` ... ``<!-- END SOLUTION -->`` becomes an answer prompt.
-* Cells tagged ``instructor`` are removed; cells tagged ``solution`` are replaced whole by a stub.
+* Cells tagged ``instructor`` are removed; cells tagged ``solution`` are replaced whole by a stub; the notebook's
+  grading rubric (``metadata.learnopt.rubric``) is removed, its points are kept.
 * Every output and execution count is removed.
 
 Unbalanced or nested markers are refused with the notebook's name and the cell's number.
@@ -84,7 +85,8 @@ def make_student(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
     student.cells = cells
     student.metadata.pop("widgets", None)
     student.metadata.setdefault("learnopt", {})
-    student.metadata["learnopt"] = dict(student.metadata["learnopt"], student=True)
+    meta = {k: v for k, v in student.metadata["learnopt"].items() if k != "rubric"}  # the rubric is the instructor's
+    student.metadata["learnopt"] = dict(meta, student=True)
     return student
 
 
