@@ -27,3 +27,17 @@ def report(exercise_id: str, namespace: dict[str, Any], seed: int, nonce: str) -
         except Exception as err:  # noqa: BLE001  (any crash of the student's code is a failed exercise)
             result = {"status": "failed", "message": f"{type(err).__name__}: {err}"}
     print(f"{MARKER}-{nonce} " + json.dumps({"id": exercise_id, **result}))
+
+
+def hidden_check(exercise_id: str, student: Any, seed: int | None = None) -> None:
+    """The hidden tests of an nbgrader autograder cell: raise ``AssertionError`` unless ``student`` passes the public
+    and hidden cases of ``exercise_id`` (hidden cases from ``seed``, default a fresh one) without using the library's
+    own implementation."""
+    import secrets
+
+    from . import registry
+    from .core import grade_exercise
+
+    result = grade_exercise(registry()[exercise_id], student, secrets.randbelow(2**31) if seed is None else seed)
+    if result["status"] != "passed":
+        raise AssertionError(f"Exercise {exercise_id}: {result['status']}. {result['message']}".strip())

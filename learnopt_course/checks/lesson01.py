@@ -86,7 +86,7 @@ POLYAK = Exercise(
         ),
     },
     hint="both parameters are in the text's section on Polyak's tuning (Crouther 2023, sec. 1.2.2, with the rate "
-         "of eq. 1.2.3); check them at kappa = 1, where momentum must vanish",
+         "of eq. 1.2.3); check them at a condition number of one, where the momentum must vanish",
     hidden=lambda s: [_spectrum_case(*_spectrum(s + k)) for k in range(3)],
     library=(theory.polyak_parameters,),
 )

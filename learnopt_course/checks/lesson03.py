@@ -75,7 +75,7 @@ SWEEP = Exercise(
         "the costate": (
             lambda f_x, f_u, c_x, c_u, lam_T: _sweep_wrong(f_x, f_u, c_x, c_u, lam_T, late=True)
         ),
-        "the sweep runs backwards in time, from t = T-1 down to 0": (
+        "the sweep runs backwards in time, from the last step down to the first": (
             lambda f_x, f_u, c_x, c_u, lam_T: adjoint.adjoint_sweep(f_x.flip(0), f_u.flip(0), c_x.flip(0), c_u.flip(0), lam_T).flip(0)
         ),
     },

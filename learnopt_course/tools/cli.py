@@ -75,6 +75,21 @@ def _grade(args: argparse.Namespace) -> int:
     return status
 
 
+def _nbgrader_export(args: argparse.Namespace) -> int:
+    from .nbgrader_export import export
+
+    try:
+        paths = export(args.solutions, args.course, timeout=args.timeout)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"learnopt nbgrader-export: {err}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"wrote {path}")
+    print(f"wrote {Path(args.course) / 'nbgrader_config.py'}; next: cd {args.course} && nbgrader generate_assignment "
+          "lessonNN")
+    return 0
+
+
 def _refresh(args: argparse.Namespace) -> int:
     """Execute solution notebooks in place, then clean them: the author's way to update golden outputs.
 
@@ -184,6 +199,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=None, help="seed of the hidden cases (default: drawn afresh)")
     p.add_argument("--json", action="store_true", help="print JSON reports")
     p.set_defaults(func=_grade)
+
+    p = sub.add_parser("nbgrader-export", help="write the course as an nbgrader source (points, hidden tests)")
+    p.add_argument("solutions", nargs="?", default="solutions")
+    p.add_argument("course", help="the nbgrader course folder to write (source/lessonNN/ and nbgrader_config.py)")
+    p.add_argument("--timeout", type=int, default=900, help="nbgrader's per-cell timeout in seconds (default 900)")
+    p.set_defaults(func=_nbgrader_export)
 
     p = sub.add_parser("data", help="download and verify MNIST and Omniglot (for offline classrooms)")
     p.add_argument("--root", default=None, help="data root (default: $LEARNOPT_DATA, else ~/.cache/learnopt_course)")

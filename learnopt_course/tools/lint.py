@@ -80,10 +80,62 @@ def _exercise_problems(code: list[tuple[int, NotebookNode]], name: str) -> list[
     return problems
 
 
+def grading_problems(nb: NotebookNode, name: str = "notebook") -> list[str]:
+    """What grading needs of a lesson: every exercise registered in ``lo.checks`` with hidden cases and a hint that
+    reveals no code, points for every exercise and written question, a rubric for every written question, and
+    markdown model answers only in cells tagged ``written-N.M`` (nbgrader and the grader collect those)."""
+    from ..checks import registry
+    from .student import MD_BEGIN
+
+    exercises, problems = registry(), []
+    meta = nb.metadata.get("learnopt", {})
+    points, rubric = meta.get("points", {}), meta.get("rubric", {})
+    for index, cell in enumerate(nb.cells, start=1):
+        exercise = notebooks.tagged_id(cell, notebooks.EXERCISE_TAG)
+        written = notebooks.tagged_id(cell, notebooks.WRITTEN_TAG)
+        if exercise is not None:
+            if exercise not in exercises or exercises[exercise].hidden is None:
+                problems.append(f"{name}: cell {index}: exercise {exercise} has no registered checker with hidden cases")
+            else:
+                problems += [f"{name}: cell {index}: exercise {exercise}: {p}" for p in revealing(exercises[exercise])]
+        for key in (exercise, written):
+            if key is not None and key not in points:
+                problems.append(f"{name}: cell {index}: {key} has no points in metadata.learnopt.points")
+        if written is not None and not rubric.get(written):
+            problems.append(f"{name}: cell {index}: written question {written} has no rubric in metadata.learnopt.rubric")
+        if cell.cell_type == "markdown" and MD_BEGIN in cell.source and written is None:
+            problems.append(f"{name}: cell {index}: a model answer outside a cell tagged 'written-N.M'")
+    return problems
+
+
+CODE_IN_HINT = re.compile(r"(?<![<>!=])=(?!=)|\([^()]*\b[A-Za-z_]\w*(?:\s+[-+*/@]\s*|\s*[+*/@]\s*)[A-Za-z_(][^()]*\)"
+                          r"|\w+\[[^\]]*\]|\b\w+\.\w+\(")
+
+
+def revealing(exercise) -> list[str]:  # noqa: ANN001
+    """Hints of ``exercise`` that show code: an assignment, an arithmetic expression of names in brackets, an
+    indexing expression, a method call, or a line of the reference's source."""
+    import inspect
+
+    try:
+        source = inspect.getsource(exercise.reference)
+    except (OSError, TypeError):
+        source = ""
+    lines = {line.strip() for line in source.splitlines() if len(line.strip()) >= 12}
+    problems = []
+    for hint in [exercise.hint, *exercise.mistakes]:
+        if CODE_IN_HINT.search(hint) or any(line in hint for line in lines):
+            problems.append(f"the hint {hint!r} shows code; name the mistake or point to the equation instead")
+    return problems
+
+
 def lint_paths(paths: list[Path]) -> list[str]:
     from .nbclean import _expand
 
     problems: list[str] = []
     for path in _expand(paths):
-        problems.extend(lint(notebooks.read(path), path.name))
+        nb = notebooks.read(path)
+        problems.extend(lint(nb, path.name))
+        if nb.metadata.get("learnopt", {}).get("lesson"):
+            problems.extend(grading_problems(nb, path.name))
     return problems
