@@ -21,10 +21,10 @@ HEAVY_BALL_WRONG = {
         lambda x, x_prev, grad, lr, momentum: (x - lr * grad + momentum * (x - x_prev)).detach(), "do not flow"
     ),
     "off by one step (from x_prev)": (
-        lambda x, x_prev, grad, lr, momentum: x_prev - lr * grad + momentum * (x - x_prev), "x_next ="
+        lambda x, x_prev, grad, lr, momentum: x_prev - lr * grad + momentum * (x - x_prev), "compare each of the three terms with Crouther"
     ),
-    "no momentum": (lambda x, x_prev, grad, lr, momentum: x - lr * grad, "add the momentum term"),
-    "lr on both terms": (lambda x, x_prev, grad, lr, momentum: x - lr * (grad - momentum * (x - x_prev)), "lr scales"),
+    "no momentum": (lambda x, x_prev, grad, lr, momentum: x - lr * grad, "you returned the plain gradient step; the mom"),
+    "lr on both terms": (lambda x, x_prev, grad, lr, momentum: x - lr * (grad - momentum * (x - x_prev)), "the learning rate scales only the gradient, n"),
     "in-place on a copy without graph": (
         lambda x, x_prev, grad, lr, momentum: torch.tensor((x - lr * grad + momentum * (x - x_prev)).tolist(), dtype=x.dtype),
         "do not flow",
@@ -34,13 +34,13 @@ HEAVY_BALL_WRONG = {
 
 # ---- Exercise 1.2 ------------------------------------------------------------------------------------------------
 POLYAK_WRONG = {
-    "kappa not sqrt": (lambda mu, L: (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((L / mu - 1) / (L / mu + 1)) ** 2), "sqrt(kappa)"),
-    "momentum not squared": (lambda mu, L: (theory.polyak_parameters(mu, L)[0], theory.heavy_ball_rate(mu, L)), "squared"),
+    "kappa not sqrt": (lambda mu, L: (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((L / mu - 1) / (L / mu + 1)) ** 2), "the momentum depends on the square root of th"),
+    "momentum not squared": (lambda mu, L: (theory.polyak_parameters(mu, L)[0], theory.heavy_ball_rate(mu, L)), "you returned the convergence rate as the mome"),
     "gd step": (lambda mu, L: (2 / (L + mu), theory.polyak_parameters(mu, L)[1]), "gradient descent's"),
-    "swapped outputs": (lambda mu, L: tuple(reversed(theory.polyak_parameters(mu, L))), "lr = 4"),
+    "swapped outputs": (lambda mu, L: tuple(reversed(theory.polyak_parameters(mu, L))), "both parameters are in the text's section on"),
     "mu and L swapped": (lambda mu, L: theory.polyak_parameters(min(mu, L), max(mu, L))[::-1] if mu == L else
                          (4 / (math.sqrt(L) + math.sqrt(mu)) ** 2, ((math.sqrt(mu / L) - 1) / (math.sqrt(mu / L) + 1)) ** 2),
-                         "lr = 4"),
+                         "both parameters are in the text's section on"),
 }
 
 
@@ -56,7 +56,7 @@ NESTEROV_WRONG = {
     ),
     "look-ahead backwards": (
         lambda x, x_prev, grad_fn, lr, momentum: optim.nesterov_position_step(x, 2 * x - x_prev, grad_fn, lr, momentum),
-        "goes forwards",
+        "the look-ahead goes backwards: it should cont",
     ),
     "step from x": (lambda x, x_prev, grad_fn, lr, momentum: x - lr * grad_fn(x + momentum * (x - x_prev)), "from the look-ahead"),
     "detached": (

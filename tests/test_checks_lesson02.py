@@ -15,7 +15,7 @@ CHECKERS = {
         {
             "off by one (too few)": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps - 1), "one step too few"),
             "off by one (too many)": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps + 1), "one step too many"),
-            "gradient ascent": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps, sign=1.0), "subtracts lr * grad"),
+            "gradient ascent": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps, sign=1.0), "your steps go uphill: gradient descent moves"),
             "detached graph": (lambda lr, A, w0, steps: _gd(lr, A, w0, steps, detach=True), "do not flow"),
             "python float lr": (lambda lr, A, w0, steps: _gd(lr.item(), A, w0, steps), "do not flow"),
         },
@@ -27,7 +27,7 @@ CHECKERS = {
             "wrong sign of the direct term": (lambda A, w0, lr, steps: _sensitivity(A, w0, lr, steps, sign=1.0), "eq. 1.2.13"),
             "missing lr in the Jacobian": (lambda A, w0, lr, steps: _sensitivity(A, w0, lr, steps, with_lr=False), "eq. 1.2.14"),
             "off by one (gradient after the update)": (lambda A, w0, lr, steps: _sensitivity(A, w0, lr, steps, late=True), "before the update"),
-            "returns w instead of z": (lambda A, w0, lr, steps: unroll.quadratic_lr_sensitivity(A, w0, lr, steps)[0], "z starts at 0"),
+            "returns w instead of z": (lambda A, w0, lr, steps: unroll.quadratic_lr_sensitivity(A, w0, lr, steps)[0], "differentiate one step of the update with res"),
             "detached": (lambda A, w0, lr, steps: unroll.quadratic_lr_sensitivity(A, w0, lr, steps)[1].detach(), "do not flow"),
         },
     ),
@@ -35,11 +35,11 @@ CHECKERS = {
         lesson02.es_gradient,
         unroll.es_gradient_from_noise,
         {
-            "divides by sigma only": (lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, factor=1.0), "2 * sigma"),
+            "divides by sigma only": (lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, factor=1.0), "the antithetic difference spans two sigmas, n"),
             "one-sided difference": (lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, one_sided=True, factor=1.0), "antithetic pairs"),
-            "wrong sign": (lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, sign=-1.0), "uphill"),
+            "wrong sign": (lambda f, theta, sigma, eps: _es_wrong(f, theta, sigma, eps, sign=-1.0), "the sign is flipped: the estimate is of the g"),
             "sums instead of averaging": (
-                lambda f, theta, sigma, eps: unroll.es_gradient_from_noise(f, theta, sigma, eps) * eps.shape[0], "mean over pairs"
+                lambda f, theta, sigma, eps: unroll.es_gradient_from_noise(f, theta, sigma, eps) * eps.shape[0], "see the antithetic estimator in the text (Sal"
             ),
         },
     ),

@@ -11,9 +11,9 @@ CHECKERS = {
         lesson04.score_function_estimate,
         lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps),
         {
-            "missing 1/sigma": (lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "no_sigma"), "divide by sigma"),
-            "x instead of eps": (lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "x_not_eps"), "not x / sigma^2"),
-            "sign": (lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "sign"), "plus sign"),
+            "missing 1/sigma": (lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "no_sigma"), "a factor of sigma is missing: write the score"),
+            "x instead of eps": (lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "x_not_eps"), "the score measures the sample's distance from"),
+            "sign": (lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps, "sign"), "the sign is flipped: the estimator multiplies"),
             "averaged instead of per sample": (lambda f, mu, sigma, eps: _sf(f, mu, sigma, eps).mean(), "one estimate per sample"),
         },
     ),
@@ -21,8 +21,8 @@ CHECKERS = {
         lesson04.pathwise_estimate,
         estimators.pathwise,
         {
-            "missing eps": (lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "no_eps"), "f'(x) * eps"),
-            "x instead of eps": (lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "x"), "not x"),
+            "missing eps": (lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "no_eps"), "the sigma column needs the chain rule through"),
+            "x instead of eps": (lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "x"), "the derivative of the reparameterised sample"),
             "mean instead of sum": (lambda f, mu, sigma, eps: _pw(f, mu, sigma, eps, "mean"), "one estimate per sample"),
         },
     ),
@@ -31,7 +31,7 @@ CHECKERS = {
         estimators.leave_one_out_baseline,
         {
             "plain mean": (lambda values: values.mean().expand_as(values), "leave sample i out"),
-            "divides by n": (lambda values: (values.sum() - values) / values.shape[0], "n - 1"),
+            "divides by n": (lambda values: (values.sum() - values) / values.shape[0], "you averaged over all n samples, but only the"),
             "detached": (lambda values: estimators.leave_one_out_baseline(values).detach(), "do not flow"),
         },
     ),

@@ -15,7 +15,7 @@ CHECKERS = {
         {
             "one channel": (lambda grad, p: l2l.preprocess_thesis(grad, p), "not their product"),
             "log everywhere": (lambda grad, p: _ls_wrong(grad, p, "always_log"), "huge negative"),
-            "sign for tiny gradients": (lambda grad, p: _ls_wrong(grad, p, "sign_small"), "e^p * g"),
+            "sign for tiny gradients": (lambda grad, p: _ls_wrong(grad, p, "sign_small"), "for tiny gradients the second channel is the"),
         },
     ),
     "5.2": (

@@ -13,10 +13,10 @@ CHECKERS = {
         lesson07.gae,
         lambda **kw: _gae_wrong(**kw),
         {
-            "no done mask": (lambda **kw: _gae_wrong(**kw, mask=False), "multiply by (1 - done)"),
-            "lambda only": (lambda **kw: _gae_wrong(**kw, decay="l"), "gamma * lambda"),
-            "returns = advantages": (lambda **kw: _gae_wrong(**kw, plus_values=False), "advantages + values"),
-            "only advantages": (lambda **kw: _gae_wrong(**kw)[0], "delta = r_t"),
+            "no done mask": (lambda **kw: _gae_wrong(**kw, mask=False), "an episode that ended at step t must not see"),
+            "lambda only": (lambda **kw: _gae_wrong(**kw, decay="l"), "the advantages decay by both discount factors"),
+            "returns = advantages": (lambda **kw: _gae_wrong(**kw, plus_values=False), "the second output is the value target, built"),
+            "only advantages": (lambda **kw: _gae_wrong(**kw)[0], "generalized advantage estimation as in the te"),
         },
     ),
     "7.2": (
@@ -26,7 +26,7 @@ CHECKERS = {
             "max": (lambda **kw: _surrogate_wrong(**kw, reduce=torch.max), "minimum"),
             "objective not loss": (lambda **kw: _surrogate_wrong(**kw, sign=1.0), "negative"),
             "clipped advantage": (lambda **kw: _surrogate_wrong(**kw, clip_adv=True), "not the advantage"),
-            "raw log ratio": (lambda **kw: _surrogate_wrong(**kw, raw=True), "exp(log_ratio)"),
+            "raw log ratio": (lambda **kw: _surrogate_wrong(**kw, raw=True), "the argument is the log of the ratio: turn it"),
             "detached": (lambda **kw: _surrogate_wrong(**{**kw, "log_ratio": kw["log_ratio"].detach()}), "do not flow"),
         },
     ),
@@ -35,11 +35,11 @@ CHECKERS = {
         lambda kind, previous_loss, loss, accuracy, done: (previous_loss - loss) if kind == "dense" else
         (0.0 if not done else (accuracy if accuracy is not None else -loss)),
         {
-            "sign": (lambda kind, previous_loss, loss, accuracy, done: loss - previous_loss, "decrease"),
+            "sign": (lambda kind, previous_loss, loss, accuracy, done: loss - previous_loss, "the dense reward has the wrong sign: progress"),
             "sparse every step": (lambda kind, previous_loss, loss, accuracy, done:
-                                  rl_env.reward(kind, previous_loss, loss, accuracy, True), "0 until the last step"),
+                                  rl_env.reward(kind, previous_loss, loss, accuracy, True), "the sparse reward must be zero before the epi"),
             "no -loss": (lambda kind, previous_loss, loss, accuracy, done: 0.0 if accuracy is None else
-                         rl_env.reward(kind, previous_loss, loss, accuracy, done), "-loss"),
+                         rl_env.reward(kind, previous_loss, loss, accuracy, done), "without an accuracy (a quadratic) the sparse"),
         },
     ),
 }

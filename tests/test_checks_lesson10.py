@@ -20,9 +20,9 @@ CHECKERS = {
         lesson10.hvp,
         lambda loss_fn, w, v: _hessian(loss_fn, w) @ v,
         {
-            "gradient instead": (lambda loss_fn, w, v: _gradient(loss_fn, w), "differentiate <gradient, v>"),
+            "gradient instead": (lambda loss_fn, w, v: _gradient(loss_fn, w), "that is the gradient itself: the product need"),
             "elementwise product": (lambda loss_fn, w, v: _gradient(loss_fn, w) * v, "elementwise"),
-            "diagonal only": (lambda loss_fn, w, v: torch.diagonal(_hessian(loss_fn, w)) * v, "off-diagonal"),
+            "diagonal only": (lambda loss_fn, w, v: torch.diagonal(_hessian(loss_fn, w)) * v, "only the diagonal of the Hessian is there: th"),
             "no create_graph": (_hvp_forgot_create_graph, "raised RuntimeError"),
         },
     ),
@@ -32,7 +32,7 @@ CHECKERS = {
         {
             "K + 1 terms": (lambda hvp_fn, v, K, alpha: _neumann_wrong(hvp_fn, v, K, alpha, terms_offset=1), "K + 1 terms"),
             "no outer alpha": (lambda hvp_fn, v, K, alpha: _neumann_wrong(hvp_fn, v, K, alpha, outer=False), "outside the sum"),
-            "(I - H)": (lambda hvp_fn, v, K, alpha: _neumann_wrong(hvp_fn, v, K, alpha, inner_alpha=False), "not (I - H)"),
+            "(I - H)": (lambda hvp_fn, v, K, alpha: _neumann_wrong(hvp_fn, v, K, alpha, inner_alpha=False), "each term must be scaled by the step alpha in"),
             "returns v": (lambda hvp_fn, v, K, alpha: v, "outside the sum"),
         },
     ),
@@ -40,8 +40,8 @@ CHECKERS = {
         lesson10.assemble_hypergradient,
         lambda direct, u, flat_grad, hyper: direct - _mixed(u, flat_grad, hyper),
         {
-            "plus sign": (lambda direct, u, flat_grad, hyper: direct + _mixed(u, flat_grad, hyper), "minus sign"),
-            "no direct term": (lambda direct, u, flat_grad, hyper: -_mixed(u, flat_grad, hyper), "direct term dL_V"),
+            "plus sign": (lambda direct, u, flat_grad, hyper: direct + _mixed(u, flat_grad, hyper), "the indirect term has the wrong sign: look at"),
+            "no direct term": (lambda direct, u, flat_grad, hyper: -_mixed(u, flat_grad, hyper), "the direct term is part of the hypergradient"),
             "direct only": (lambda direct, u, flat_grad, hyper: direct, "direct term alone"),
         },
     ),
