@@ -1,0 +1,149 @@
+"""Guided policy search building blocks (Li & Malik 2017): LQG, trust-region trajectory step, fits, BADMM, features."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from learnopt_course.gps import badmm, features, fit, lqg
+
+D = torch.float64
+
+
+def _system(seed=0, n=5, m=1, T=20, noise=0.0):
+    g = torch.Generator().manual_seed(seed)
+    r = lambda *s: torch.randn(*s, generator=g, dtype=D)  # noqa: E731
+    F = torch.cat([torch.eye(n, dtype=D) + 0.1 * r(n, n), 0.5 * r(n, m)], 1).expand(T, n, n + m).clone()
+    dyn = lqg.Dynamics(F, 0.1 * r(T, n), noise * torch.eye(n, dtype=D).expand(T, n, n).clone() + 1e-12 * torch.eye(n))
+    M = r(n + m, n + m)
+    C = (M @ M.T / (n + m) + 0.5 * torch.eye(n + m, dtype=D)).expand(T, n + m, n + m).clone()
+    cost = lqg.Cost(C, r(T, n + m))
+    return dyn, cost, r(n)
+
+
+def test_lqg_equals_a_brute_force_stacked_qp():
+    dyn, cost, s0 = _system()
+    ctrl = lqg.lqg_backward(dyn, cost)
+    T, m = ctrl.k.shape
+
+    def total(u):
+        s, J = s0, 0.0
+        for t in range(T):
+            z = torch.cat([s, u[t]])
+            J = J + 0.5 * z @ cost.C[t] @ z + cost.c[t] @ z
+            s = dyn.F[t] @ z + dyn.f[t]
+        return J
+
+    u0 = torch.zeros(T, m, dtype=D)
+    H = torch.autograd.functional.hessian(total, u0).reshape(T * m, T * m)
+    grad = torch.autograd.functional.jacobian(total, u0).reshape(-1)
+    u_star = -torch.linalg.solve(H, grad).reshape(T, m)
+    s, ours = s0, []
+    for t in range(T):
+        a = ctrl.mean(s[None], t)[0]
+        ours.append(a)
+        s = dyn.F[t] @ torch.cat([s, a]) + dyn.f[t]
+    assert torch.allclose(torch.stack(ours), u_star, atol=1e-9)
+    assert total(torch.stack(ours)) <= total(u_star) + 1e-9
+
+
+def test_expected_cost_and_kl_match_monte_carlo():
+    dyn, cost, s0 = _system(1, noise=0.05)
+    ctrl = lqg.lqg_backward(dyn, cost)
+    sigma0 = 0.1 * torch.eye(5, dtype=D)
+    means, covs = lqg.forward(dyn, ctrl, s0, sigma0)
+    exact = lqg.expected_cost(cost, means, covs)
+    g = torch.Generator().manual_seed(0)
+    N = 10_000
+    s = s0 + torch.randn(N, 5, generator=g, dtype=D) @ torch.linalg.cholesky(sigma0).T
+    total = torch.zeros(N, dtype=D)
+    for t in range(ctrl.horizon):
+        a = ctrl.sample(s, t, g)
+        z = torch.cat([s, a], 1)
+        total += 0.5 * torch.einsum("ni,ij,nj->n", z, cost.C[t], z) + z @ cost.c[t]
+        s = z @ dyn.F[t].T + dyn.f[t] + torch.randn(N, 5, generator=g, dtype=D) @ torch.linalg.cholesky(dyn.W[t]).T
+    assert abs(float(total.mean() / exact) - 1) < 0.02
+    other = lqg.Controller(ctrl.K + 0.1, ctrl.k - 0.2, 2 * ctrl.G)
+    per_step = lqg.kl(ctrl, other, means[:, :5], covs[:, :5, :5])
+    assert torch.allclose(lqg.kl(ctrl, ctrl, means[:, :5], covs[:, :5, :5]), torch.zeros(ctrl.horizon, dtype=D),
+                          atol=1e-10)
+    # Monte Carlo KL at step 3: E_s E_{a~ctrl}[log ctrl - log other]
+    t = 3
+    s = means[t, :5] + torch.randn(N, 5, generator=g, dtype=D) @ torch.linalg.cholesky(covs[t, :5, :5]).T
+    a = ctrl.sample(s, t, g)
+    logp = torch.distributions.Normal(ctrl.mean(s, t)[:, 0], ctrl.G[t, 0, 0].sqrt()).log_prob(a[:, 0])
+    logq = torch.distributions.Normal(other.mean(s, t)[:, 0], other.G[t, 0, 0].sqrt()).log_prob(a[:, 0])
+    assert abs(float((logp - logq).mean() / per_step[t]) - 1) < 0.05
+
+
+def test_an_active_trust_region_lands_within_ten_percent_of_its_bound():
+    dyn, cost, s0 = _system(2, noise=0.01)
+    sigma0 = 0.01 * torch.eye(5, dtype=D)
+    T = dyn.F.shape[0]
+    old = lqg.Controller(torch.zeros(T, 1, 5, dtype=D), torch.zeros(T, 1, dtype=D), torch.ones(T, 1, 1, dtype=D))
+    unconstrained = lqg.trajectory_step(dyn, cost, old, s0, sigma0, epsilon=1e9)
+    assert unconstrained.iterations == 1  # the bound is inactive: the cost-optimal controller
+    for epsilon in (0.5, 2.0, 10.0):
+        step = lqg.trajectory_step(dyn, cost, old, s0, sigma0, epsilon=epsilon)
+        assert 0.9 * epsilon <= step.kl <= 1.1 * epsilon, (epsilon, step)
+    # a tighter trust region costs more (the new controller stays nearer the old one)
+    costs = []
+    for epsilon in (0.5, 10.0):
+        ctrl = lqg.trajectory_step(dyn, cost, old, s0, sigma0, epsilon=epsilon).controller
+        costs.append(float(lqg.expected_cost(cost, *lqg.forward(dyn, ctrl, s0, sigma0))))
+    assert costs[0] > costs[1]
+
+
+def test_the_dynamics_fit_recovers_a_known_system():
+    dyn, _, s0 = _system(3, noise=1e-4, T=4)
+    g = torch.Generator().manual_seed(1)
+    N = 400
+    S, A = [s0 + torch.randn(N, 5, generator=g, dtype=D)], []
+    for t in range(4):
+        a = torch.randn(N, 1, generator=g, dtype=D)
+        z = torch.cat([S[-1], a], 1)
+        noise = torch.randn(N, 5, generator=g, dtype=D) @ torch.linalg.cholesky(dyn.W[t]).T
+        S.append(z @ dyn.F[t].T + dyn.f[t] + noise)
+        A.append(a)
+    fitted = fit.fit_dynamics(torch.stack(S, 1), torch.stack(A, 1))
+    error = torch.linalg.matrix_norm(fitted.F - dyn.F) / torch.linalg.matrix_norm(dyn.F)
+    assert float(error.max()) < 0.05
+    with pytest.raises(ValueError, match="S must be"):
+        fit.fit_dynamics(torch.stack(S, 1)[:, :3], torch.stack(A, 1))
+
+
+def test_the_policy_step_loss_is_minimised_by_the_shifted_teacher_mean_and_the_dual_step_moves_lambda():
+    g = torch.Generator().manual_seed(0)
+    N, T, m = 6, 4, 2
+    mu_psi = torch.randn(N, T, m, generator=g, dtype=D)
+    M = torch.randn(T, m, m, generator=g, dtype=D)
+    G = M @ M.transpose(1, 2) + torch.eye(m, dtype=D)
+    lam, nu = torch.randn(T, m, generator=g, dtype=D), torch.rand(T, generator=g, dtype=D) + 0.5
+    best = mu_psi - (G @ lam.unsqueeze(-1)).squeeze(-1) / nu[:, None]  # argmin: mu_psi - G lam / nu
+    x = best.clone().requires_grad_(True)
+    (grad,) = torch.autograd.grad(badmm.policy_fit_loss(x, mu_psi, torch.linalg.inv(G), lam, nu), x)
+    assert grad.abs().max() < 1e-10
+    new = badmm.dual_step(lam, nu, mu_psi + 1.0, mu_psi, alpha=0.5)
+    assert torch.allclose(new, lam + 0.5 * nu[:, None])
+
+
+def test_observation_features_on_a_hand_built_trajectory_and_permutation_equivariance():
+    t, n = 6, 4
+    x = torch.arange(t + 1, dtype=D)[:, None] * torch.ones(n, dtype=D)   # x(t) = t
+    gr = 2 * torch.ones(t + 1, n, dtype=D)
+    f = 10 - torch.arange(t + 1, dtype=D)
+    psi = features.observation_features(x, gr, f)
+    assert psi.shape == (n, 3)
+    assert torch.allclose(psi[:, 0], torch.full((n,), (4.0 - 5.0) / 5.0, dtype=D))
+    assert torch.allclose(psi[:, 1], torch.full((n,), 2.0 / 3.0, dtype=D))
+    assert torch.allclose(psi[:, 2], torch.full((n,), 1.0 / 1.1, dtype=D))
+    start = features.observation_features(x[:1], gr[:1], f[:1])
+    assert torch.equal(start[:, 0], torch.zeros(n, dtype=D)) and torch.equal(start[:, 2], torch.zeros(n, dtype=D))
+    perm = torch.randperm(n, generator=torch.Generator().manual_seed(0))
+    g = torch.Generator().manual_seed(1)
+    xs, gs = torch.randn(t + 1, n, generator=g, dtype=D), torch.randn(t + 1, n, generator=g, dtype=D)
+    assert torch.allclose(features.observation_features(xs[:, perm], gs[:, perm], f),
+                          features.observation_features(xs, gs, f)[perm])
+    groups = features.coordinate_groups({"0.weight": torch.zeros(48, 48), "0.bias": torch.zeros(48),
+                                         "2.weight": torch.zeros(10, 48), "2.bias": torch.zeros(10)})
+    assert len(groups) == 4 and sum(groups.values()) == 48 * 48 + 48 + 10 * 48 + 10
