@@ -147,3 +147,46 @@ def test_observation_features_on_a_hand_built_trajectory_and_permutation_equivar
     groups = features.coordinate_groups({"0.weight": torch.zeros(48, 48), "0.bias": torch.zeros(48),
                                          "2.weight": torch.zeros(10, 48), "2.bias": torch.zeros(10)})
     assert len(groups) == 4 and sum(groups.values()) == 48 * 48 + 48 + 10 * 48 + 10
+
+
+def _phi_loop(x, g, f, t, j):
+    """Li & Malik's Phi for coordinate j written out term by term (the test's own, independent transcription)."""
+    def bar(h, i):
+        lo = max(i - 2, 0)
+        return sum(h[k] for k in range(lo, i + 1)) / (i - lo + 1)
+
+    out = [x[t][j]]
+    for i in range(25):
+        a, b = t - 5 * i, t - 5 * (i + 1)
+        out.append((bar(f, a) - bar(f, b)) / bar(f, b) if b >= 0 else 0.0)
+    for i in range(26):
+        a = t - 5 * i
+        out.append(bar([r[j] for r in g], a) / (abs(bar([r[j] for r in g], max(t - 5 * (i + 1), t % 5))) + 1)
+                   if a >= 0 else 0.0)
+    xj = [r[j] for r in x]
+    for i in range(25):
+        a, b = t - 5 * i, t - 5 * (i + 1)
+        out.append(abs(bar(xj, max(b, t % 5 + 5)) - bar(xj, max(t - 5 * (i + 2), t % 5)))
+                   / (abs(bar(xj, a) - bar(xj, b)) + 0.1) if b >= 0 else 0.0)
+    return out
+
+
+def test_state_features_count_77_match_a_term_by_term_transcription_and_are_equivariant():
+    T, n = 150, 3
+    steps = torch.arange(T + 1, dtype=D)
+    x = steps[:, None] * torch.ones(n, dtype=D)            # x(t) = t
+    gr = 2 * torch.ones(T + 1, n, dtype=D)                 # g = 2
+    f = 200 - steps                                        # f = 200 - t, positive throughout
+    for t in (0, 3, 7, 60, 131, 150):
+        phi = features.state_features(x[: t + 1], gr[: t + 1], f[: t + 1])
+        assert phi.shape == (n, 77)
+        expected = torch.tensor(_phi_loop(x.tolist(), gr.tolist(), f.tolist(), t, 1), dtype=D)
+        assert torch.allclose(phi[1], expected, atol=1e-12), t
+    early = features.state_features(x[:4], gr[:4], f[:4])
+    assert torch.equal(early[:, 1:26], torch.zeros(n, 25, dtype=D))  # every objective change needs step t-5
+    g = torch.Generator().manual_seed(0)
+    xs, gs = torch.randn(40, 5, generator=g, dtype=D), torch.randn(40, 5, generator=g, dtype=D)
+    fs = 3 + torch.rand(40, generator=g, dtype=D)
+    perm = torch.randperm(5, generator=g)
+    assert torch.allclose(features.state_features(xs[:, perm], gs[:, perm], fs),
+                          features.state_features(xs, gs, fs)[perm], atol=1e-6)
