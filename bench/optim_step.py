@@ -23,6 +23,7 @@ PAIRS = {
     "heavy_ball": (lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9), {"lr": 0.01, "momentum": 0.9}),
     "nesterov": (lambda p: torch.optim.SGD(p, lr=0.01, momentum=0.9, nesterov=True), {"lr": 0.01, "momentum": 0.9}),
     "rmsprop": (lambda p: torch.optim.RMSprop(p, lr=0.01), {"lr": 0.01}),
+    "adagrad": (lambda p: torch.optim.Adagrad(p, lr=0.01), {"lr": 0.01}),
     "adam": (lambda p: torch.optim.Adam(p, lr=0.01), {"lr": 0.01}),
 }
 

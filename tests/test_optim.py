@@ -17,6 +17,7 @@ TORCH_EQUIVALENTS = {
         {"lr": 0.02, "momentum": 0.9, "nesterov": True, "weight_decay": 0.01},
         {"lr": 0.02, "momentum": 0.9, "weight_decay": 0.01},
     ),
+    "adagrad": (torch.optim.Adagrad, {"lr": 0.1, "weight_decay": 0.01}, {"lr": 0.1, "weight_decay": 0.01}),
     "rmsprop": (torch.optim.RMSprop, {"lr": 0.01, "alpha": 0.9, "eps": 1e-8}, {"lr": 0.01, "alpha": 0.9, "eps": 1e-8}),
     "adam": (
         torch.optim.Adam,

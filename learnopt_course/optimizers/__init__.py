@@ -12,6 +12,7 @@ from .base import Optimizer, Params, State, detach_state
 from .functional import (
     OPTIMIZERS,
     FunctionalOptimizer,
+    adagrad,
     adam,
     get,
     heavy_ball,
@@ -26,7 +27,7 @@ from .torch_adapter import LearnedOptimizer, TorchOptimizer
 
 __all__ = [
     "OPTIMIZERS", "CoordinateLSTM", "FunctionalOptimizer", "LSTMConfig", "LSTMOptimizer", "LearnedOptimizer",
-    "Optimizer", "Params", "State", "TorchOptimizer", "Trajectory", "adam", "detach_state", "get", "heavy_ball",
+    "Optimizer", "Params", "State", "TorchOptimizer", "Trajectory", "adagrad", "adam", "detach_state", "get", "heavy_ball",
     "minimize", "nesterov", "nesterov_position_step", "polyak_step", "rmsprop", "sgd",
 ]
 

@@ -157,6 +157,16 @@ def _rmsprop(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: 
     return (torch.addcdiv(p, g, denom, value=-lr) if _number(lr) else p - lr * g / denom), {"sq": sq}
 
 
+def _adagrad(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
+    """Duchi, Hazan & Singer (2011), as ``torch.optim.Adagrad``: ``s <- s + g^2; p <- p - lr g / (sqrt(s + eps_root)
+    + eps)`` (a baseline of Li & Malik 2017, sec. 4)."""
+    g = _decayed(p, g, hp)
+    total = torch.addcmul(s["sum"], g, g)
+    denom = torch.sqrt(total + hp["eps_root"]) + hp["eps"]
+    lr = hp["lr"]
+    return (torch.addcdiv(p, g, denom, value=-lr) if _number(lr) else p - lr * g / denom), {"sum": total}
+
+
 def _adam(p: Tensor, g: Tensor, s: dict[str, Tensor], hp: dict[str, Any], t: int) -> tuple[Tensor, dict[str, Tensor]]:
     """Kingma & Ba (2015), Algorithm 1, with an ``eps_root`` inside the square root for finite meta-gradients:
     ``m <- b1 m + (1-b1) g; v <- b2 v + (1-b2) g^2; p <- p - lr m_hat / (sqrt(v_hat + eps_root) + eps)``."""
@@ -181,6 +191,9 @@ nesterov = FunctionalOptimizer("nesterov", {"lr": 0.01, "momentum": 0.9, "weight
 rmsprop = FunctionalOptimizer(
     "rmsprop", {"lr": 0.01, "alpha": 0.99, "eps": 1e-8, "eps_root": 1e-16, "weight_decay": 0.0}, ("sq",), _rmsprop
 )
+adagrad = FunctionalOptimizer(
+    "adagrad", {"lr": 0.01, "eps": 1e-10, "eps_root": 1e-16, "weight_decay": 0.0}, ("sum",), _adagrad
+)
 adam = FunctionalOptimizer(
     "adam",
     {"lr": 0.001, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8, "eps_root": 1e-16, "weight_decay": 0.0},
@@ -188,11 +201,11 @@ adam = FunctionalOptimizer(
     _adam,
 )
 
-OPTIMIZERS: dict[str, FunctionalOptimizer] = {o.name: o for o in (sgd, heavy_ball, nesterov, rmsprop, adam)}
+OPTIMIZERS: dict[str, FunctionalOptimizer] = {o.name: o for o in (sgd, heavy_ball, nesterov, rmsprop, adagrad, adam)}
 
 
 def get(name: str | Optimizer) -> Optimizer:
-    """Look an optimizer up by name (``sgd``, ``heavy_ball``, ``nesterov``, ``rmsprop``, ``adam``); an optimizer
+    """Look an optimizer up by name (``sgd``, ``heavy_ball``, ``nesterov``, ``rmsprop``, ``adagrad``, ``adam``); an optimizer
     object (hand-designed or learned, anything with ``init`` and ``step``) is returned as it is."""
     if isinstance(name, Optimizer):
         return name
