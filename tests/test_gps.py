@@ -190,3 +190,29 @@ def test_state_features_count_77_match_a_term_by_term_transcription_and_are_equi
     perm = torch.randperm(5, generator=g)
     assert torch.allclose(features.state_features(xs[:, perm], gs[:, perm], fs),
                           features.state_features(xs, gs, fs)[perm], atol=1e-6)
+
+
+def test_the_warm_up_loop_improves_the_teacher_and_the_student_imitates_it_on_held_out_rollouts():
+    from learnopt_course.gps import driver
+
+    ratios, r2s = [], []
+    for seed in range(3):
+        g = torch.Generator().manual_seed(seed)
+        problem = driver.LogisticProblem.sample(g)
+        # from a poorly tuned momentum teacher, the trust-region steps (with the step adjustment) improve the true
+        # objective and never end worse than they started
+        _, _, alone = driver.train([problem] * 12, T=20, iterations=5, kl_step=0.05, nu=0.0, fit_steps=1, lr=0.05,
+                                   generator=torch.Generator().manual_seed(seed))
+        ratios.append(alone.teacher_loss[-1] / alone.teacher_loss[0])
+        problems = [driver.LogisticProblem.sample(g) for _ in range(12)]
+        teacher, student, history = driver.train(problems, T=20, iterations=4, nu=0.01, fit_steps=150,
+                                                 generator=torch.Generator().manual_seed(seed))
+        held_out = driver.rollout([driver.LogisticProblem.sample(g) for _ in range(6)],
+                                  lambda t, s, o: teacher.sample(s, t, g), 20, torch.zeros(3, dtype=D))
+        with torch.no_grad():
+            mu_pi = student(held_out.O)
+        target = torch.einsum("tmn,rtn->rtm", teacher.K, held_out.S[:, :-1]) + teacher.k
+        r2s.append(float(1 - ((mu_pi - target) ** 2).sum() / ((target - target.mean()) ** 2).sum()))
+        assert history.dual_gap[-1] < 0.05
+    assert max(ratios) <= 1.0 and sum(ratios) / len(ratios) < 0.95, ratios
+    assert min(r2s) >= 0.85 and sum(r2s) / len(r2s) >= 0.9, r2s

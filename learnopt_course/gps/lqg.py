@@ -182,19 +182,27 @@ def trajectory_step(dyn: Dynamics, cost: Cost, old: Controller, mu0: Tensor, sig
         raise ValueError(f"epsilon must be > 0; got {epsilon!r}")
     n = dyn.state_dim
 
-    def solve(eta: float) -> tuple[Controller, float]:
-        ctrl = lqg_backward(dyn, augmented_cost(cost, eta, old, n, lam, nu, policy))
+    def solve(eta: float) -> tuple[Controller | None, float]:
+        try:
+            ctrl = lqg_backward(dyn, augmented_cost(cost, eta, old, n, lam, nu, policy))
+        except ValueError:  # a non-convex fitted cost without enough trust-region weight: eta must grow
+            return None, math.inf
         means, covs = forward(dyn, ctrl, mu0, sigma0)
         return ctrl, float(kl(ctrl, old, means[:, :n], covs[:, :n, :n]).sum())
 
     lo, hi = math.log(eta_range[0]), math.log(eta_range[1])
     ctrl, value = solve(math.exp(lo))
+    best = None
     if value <= epsilon * (1 + tolerance):  # the trust region is not active
         return StepResult(ctrl, math.exp(lo), value, epsilon, 1)
     for i in range(iterations):
         mid = 0.5 * (lo + hi)
         ctrl, value = solve(math.exp(mid))
-        if abs(value - epsilon) <= tolerance * epsilon:
+        if ctrl is not None and abs(value - epsilon) <= tolerance * epsilon:
             return StepResult(ctrl, math.exp(mid), value, epsilon, i + 2)
+        if ctrl is not None and value <= epsilon:
+            best = (ctrl, math.exp(mid), value)
         lo, hi = (mid, hi) if value > epsilon else (lo, mid)
-    return StepResult(ctrl, math.exp(mid), value, epsilon, iterations + 1)
+    if best is None:
+        raise ValueError("the trust-region step found no controller within the bound; widen eta_range")
+    return StepResult(best[0], best[1], best[2], epsilon, iterations + 1)
