@@ -216,3 +216,31 @@ def test_the_warm_up_loop_improves_the_teacher_and_the_student_imitates_it_on_he
         assert history.dual_gap[-1] < 0.05
     assert max(ratios) <= 1.0 and sum(ratios) / len(ratios) < 0.95, ratios
     assert min(r2s) >= 0.85 and sum(r2s) / len(r2s) >= 0.9, r2s
+
+
+def test_the_student_runs_as_an_optimizer_through_the_engine_and_torch_optim_exactly_as_in_its_rollouts():
+    from learnopt_course import optimizers
+    from learnopt_course.gps import driver
+    from learnopt_course.meta.engine import unroll
+
+    g = torch.Generator().manual_seed(0)
+    problems = [driver.LogisticProblem.sample(g) for _ in range(4)]
+    torch.manual_seed(0)
+    student = driver.ObservationLSTM(8)
+    expected = driver.run_student(student, problems[:1], 10)[0]
+    opt = driver.PredictedStepDescent(student)
+    run = unroll(lambda x, t: problems[0].loss(x), opt, torch.zeros(3, dtype=D), 10)
+    assert torch.allclose(run.losses, expected, atol=1e-12)
+    x = torch.nn.Parameter(torch.zeros(3, dtype=D))
+    adapter = optimizers.TorchOptimizer([x], opt)
+    losses = []
+    for _ in range(10):
+        def closure():
+            adapter.zero_grad()
+            value = problems[0].loss(x)
+            value.backward()
+            return value
+        losses.append(float(adapter.step(closure).detach()))
+    assert torch.allclose(torch.tensor(losses, dtype=D), expected[:10], atol=1e-12)
+    with pytest.raises(ValueError, match="observes the objective's value: call step"):
+        adapter.step()

@@ -241,3 +241,47 @@ def run_student(student: ObservationLSTM, problems: list[LogisticProblem], T: in
 
     with torch.no_grad():
         return torch.stack([rollout([p], act, T, x0).f[0] for p in problems])
+
+
+class PredictedStepDescent:
+    """The trained student as an optimizer ("predicted step descent", Li & Malik 2017, sec. 4) behind the engine's
+    optimizer interface: every tensor is a coordinate group, each coordinate keeps its LSTM state and the last three
+    iterates, two gradients and two objective values that Psi needs; the step is the LSTM's mean action. Use it with
+    :func:`learnopt_course.meta.engine.unroll` or :class:`learnopt_course.optimizers.TorchOptimizer` (with a closure:
+    the rule observes the objective's value)."""
+
+    name = "predicted_step_descent"
+    uses_loss = True
+    defaults: dict = {}
+
+    def __init__(self, student: ObservationLSTM) -> None:
+        self.student = student
+
+    def init(self, params) -> dict:  # noqa: ANN001
+        from ..core import trees
+
+        return {"t": 0, "groups": {k: None for k in trees.as_dict(params)}}
+
+    def step(self, params, grads, state, hp=None, *, loss: Tensor):  # noqa: ANN001
+        from ..core import trees
+
+        new_params, groups = {}, {}
+        f = loss.detach().to(D).reshape(1)
+        for key, p in trees.as_dict(params).items():
+            # copies: a torch.optim adapter updates the parameter (and may reuse its gradient) in place
+            x = p.detach().reshape(-1).to(D).clone()
+            gr = trees.as_dict(grads)[key].detach().reshape(-1).to(D).clone()
+            previous = state["groups"][key]
+            if previous is None:
+                hx, hg, hf, lstm = x[None], gr[None], f, self.student.init_state(x.numel())
+            else:  # Psi looks back at most two steps: the last three entries give the same features
+                hx = torch.cat([previous["x"], x[None]])[-3:]
+                hg = torch.cat([previous["g"], gr[None]])[-3:]
+                hf = torch.cat([previous["f"], f])[-3:]
+                lstm = previous["lstm"]
+            o = observation_features(hx, hg, hf)
+            with torch.no_grad():
+                a, lstm = self.student.step(o, lstm)
+            new_params[key] = (x + a[:, 0]).to(p.dtype).view_as(p)
+            groups[key] = {"x": hx, "g": hg, "f": hf, "lstm": lstm}
+        return trees.like(params, new_params), {"t": state["t"] + 1, "groups": groups}

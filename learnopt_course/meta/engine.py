@@ -122,11 +122,12 @@ def unroll(task: Task | Callable[[Tree, int], Tensor], optimizer: str | Optimize
             break
         if last:
             break
+        extra = {"loss": loss.detach().sum()} if getattr(opt, "uses_loss", False) else {}
         if tracking:
-            w, state = opt.step(w, g, state, schedule(t))
+            w, state = opt.step(w, g, state, schedule(t), **extra)
         else:
             with torch.no_grad():
-                w, state = opt.step(w, g, state, schedule(t))
+                w, state = opt.step(w, g, state, schedule(t), **extra)
         done += 1
     stacked = torch.stack(losses) if losses else torch.empty(0)
     meta_loss = None

@@ -7,7 +7,9 @@ in PyTorch's functional style)::
     params, state = opt.step(params, grads, state, hp)
 
 ``params`` and ``grads`` are trees (:mod:`learnopt_course.core.trees`); ``hp`` optionally overrides
-hyperparameters. Nothing is modified in place, so a step can sit on the autograd graph: the unroll engine
+hyperparameters. An optimizer whose rule needs the objective's value (Li & Malik's learned optimizer observes its
+relative change) sets ``uses_loss = True`` and is then called as ``step(..., loss=value)`` by the engine and by the
+``torch.optim`` adapter (which takes it from ``step``'s closure). Nothing is modified in place, so a step can sit on the autograd graph: the unroll engine
 (:mod:`learnopt_course.meta.engine`) differentiates through it, :class:`~.torch_adapter.TorchOptimizer` runs it in
 an ordinary ``loss.backward(); opt.step()`` loop, and the RL environment trains with it.
 """

@@ -40,6 +40,12 @@ class TorchOptimizer(torch.optim.Optimizer):
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
+        extra = {}
+        if getattr(self.functional, "uses_loss", False):
+            if loss is None:
+                raise ValueError(f"{self.functional.name} observes the objective's value: call step(closure) with a "
+                                 "closure that returns the loss")
+            extra = {"loss": loss.detach()}
         names = list(getattr(self.functional, "defaults", {}))
         for group in self.param_groups:
             hp = {k: group[k] for k in names}
@@ -50,7 +56,7 @@ class TorchOptimizer(torch.optim.Optimizer):
                 if "functional" not in state:
                     state["functional"] = self.functional.init(p.detach())
                 new_p, state["functional"] = self.functional.step(p.detach(), p.grad, _placed(state["functional"], p),
-                                                                  hp)
+                                                                  hp, **extra)
                 p.copy_(new_p)
         return loss
 
