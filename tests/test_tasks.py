@@ -142,3 +142,18 @@ def test_test_split_comes_from_the_official_test_set_and_is_never_used_for_choic
     for bad in (0, 10001, 2.5):
         with pytest.raises(ValueError, match=r"n_test must be an integer between 1 and 10000; got"):
             make_task("mnist-logreg", n_train=500, n_val=200, n_test=bad)
+
+
+@needs_data
+def test_li_and_maliks_projected_mnist_task():
+    task = make_task("mnist48-mlp-48-relu", n_train=2000, n_val=500, n_test=300)
+    assert task.train_x.shape == (2000, 48) and task.test_x.shape == (300, 48)
+    assert torch.allclose(task.train_x.mean(0), torch.zeros(48), atol=1e-4)
+    assert torch.allclose(task.train_x.std(0), torch.ones(48), atol=1e-4)
+    params = task.init_params(torch.Generator().manual_seed(0))
+    assert sum(p.numel() for p in params.values()) == 2842  # Li & Malik's 48-48-10: 2,304 + 48 + 480 + 10
+    assert math.isfinite(task.val_metrics(params)[0])
+    again = make_task("mnist48-mlp-48-relu", n_train=2000, n_val=500)
+    assert torch.equal(again.train_x, task.train_x)  # one projection, from its seed
+    with pytest.raises(ValueError, match="project needs a model on vectors"):
+        make_task("mnist-cnn", project=48)

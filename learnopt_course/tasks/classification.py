@@ -165,12 +165,17 @@ def mnist_task(
     root: str | os.PathLike | None = None,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    project: int | None = None,
+    project_seed: int = 0,
 ) -> ClassificationTask:
     """An MNIST task. ``model``: ``logreg`` (784-10), ``mlp`` (784-hidden-10, e.g. 20 sigmoid units as in
     Andrychowicz et al. 2016, or (32, 32) as in Crouther 2023) or ``cnn``. The validation split is ``n_val``
     images held out of the official training set by a seeded permutation; ``n_train`` limits the rest. ``n_test``
     (optional) takes the first ``n_test`` images of the official test set as a test split, never used for choices.
-    Images and parameters are in ``dtype`` on ``device`` (default: the lesson's ``cfg.device``)."""
+    Images and parameters are in ``dtype`` on ``device`` (default: the lesson's ``cfg.device``). ``project=d``
+    replaces each image by a random Gaussian projection to ``d`` dimensions (one matrix from ``project_seed``),
+    standardised to zero mean and unit variance per dimension on the training split: Li & Malik (2017, sec. 4)'s
+    48-dimensional MNIST; the MLP then takes ``d`` inputs."""
     from ..config import default_device
 
     device = default_device() if device is None else device
@@ -184,17 +189,30 @@ def mnist_task(
         if not 0 < n_train <= train_idx.numel():
             raise ValueError(f"n_train must be between 1 and {train_idx.numel()}; got {n_train!r}")
         train_idx = train_idx[:n_train]
+    inputs = 784
+    if project is not None:
+        if not isinstance(project, int) or project < 1:
+            raise ValueError(f"project must be a positive number of dimensions; got {project!r}")
+        if model == "cnn":
+            raise ValueError("project needs a model on vectors ('logreg' or 'mlp'), not 'cnn'")
+        P = torch.randn(784, project, generator=torch.Generator().manual_seed(project_seed)) / 784**0.5
+        flat = x.reshape(x.shape[0], -1) @ P
+        mean, std = flat[train_idx].mean(0), flat[train_idx].std(0)
+        x, inputs = (flat - mean) / std, project
+        if n_test is not None:
+            test_images, test_labels = _mnist("test", None if root is None else str(root))
+            _projected_test = ((test_images.reshape(test_images.shape[0], -1) @ P - mean) / std, test_labels)
     if model == "logreg":
-        net = mlp([784, 10])
+        net = mlp([inputs, 10])
     elif model == "mlp":
-        net = mlp([784, *hidden, 10], activation)
+        net = mlp([inputs, *hidden, 10], activation)
     elif model == "cnn":
         net = cnn(10, channels, 28, activation="relu" if activation == "sigmoid" else activation)
     else:
         raise ValueError(f"model must be 'logreg', 'mlp' or 'cnn'; got {model!r}")
     test_x = test_y = None
     if n_test is not None:
-        tx, ty = _mnist("test", None if root is None else str(root))
+        tx, ty = _projected_test if project is not None else _mnist("test", None if root is None else str(root))
         if not isinstance(n_test, int) or not 0 < n_test <= tx.shape[0]:
             raise ValueError(f"n_test must be an integer between 1 and {tx.shape[0]}; got {n_test!r}")
         test_x, test_y = place(tx[:n_test]), place(ty[:n_test])

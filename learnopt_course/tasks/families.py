@@ -23,6 +23,8 @@ FAMILIES: dict[str, tuple[Callable[..., Any], dict[str, Any], str]] = {
     "mnist-mlp-32x32-tanh": (mnist_task, {"hidden": (32, 32), "activation": "tanh"},
                              "Crouther (2023)'s 784-32-32-10 with tanh, as in its PPO runs"),
     "mnist-cnn": (mnist_task, {"model": "cnn"}, "a small CNN (16-32 channels)"),
+    "mnist48-mlp-48-relu": (mnist_task, {"hidden": (48,), "activation": "relu", "project": 48},
+                            "Li & Malik (2017)'s 48-48-10 ReLU net on MNIST projected to 48 dimensions"),
     "omniglot-5way-1shot": (omniglot_task, {"n_way": 5, "k_shot": 1}, "few-shot Omniglot, background split"),
     "omniglot-5way-5shot": (omniglot_task, {"n_way": 5, "k_shot": 5}, "few-shot Omniglot, background split"),
 }
