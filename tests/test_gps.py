@@ -208,7 +208,7 @@ def test_the_warm_up_loop_improves_the_teacher_and_the_student_imitates_it_on_he
         teacher, student, history = driver.train(problems, T=20, iterations=4, nu=0.01, fit_steps=150,
                                                  generator=torch.Generator().manual_seed(seed))
         held_out = driver.rollout([driver.LogisticProblem.sample(g) for _ in range(6)],
-                                  lambda t, s, o: teacher.sample(s, t, g), 20, torch.zeros(3, dtype=D))
+                                  lambda: driver.LinearGaussianTeacher(teacher, g), 20, torch.zeros(3, dtype=D))
         with torch.no_grad():
             mu_pi = student(held_out.O)
         target = torch.einsum("tmn,rtn->rtm", teacher.K, held_out.S[:, :-1]) + teacher.k

@@ -69,24 +69,42 @@ class Rollouts:
     f: Tensor
 
 
-def rollout(problems: list[LogisticProblem], act, T: int, x0: Tensor) -> Rollouts:
-    """Run ``act(t, s [R, 3], obs [R, 3]) -> a [R, 1]`` on every problem from ``x0`` for ``T`` steps."""
-    xs, S, A, O, fs = [], [], [], [], []
+class LinearGaussianTeacher:
+    """A linear-Gaussian controller on ``s = [x, g, dx]`` as an optimizer of the engine's interface: each step
+    samples ``a ~ N(K_t s + k_t, G_t)`` for every coordinate (the mean with ``noise=False``) and moves to ``x + a``."""
+
+    name = "linear_gaussian_teacher"
+    defaults: dict = {}
+
+    def __init__(self, controller: lqg.Controller, generator: torch.Generator, noise: bool = True) -> None:
+        self.controller, self.generator, self.noise = controller, generator, noise
+
+    def init(self, params: Tensor) -> dict:
+        return {"t": 0, "previous": params.detach().clone()}
+
+    def step(self, params: Tensor, grads: Tensor, state: dict, hp=None) -> tuple[Tensor, dict]:  # noqa: ANN001
+        t = state["t"]
+        s = torch.stack([params, grads, params - state["previous"]], -1)
+        a = self.controller.sample(s, t, self.generator) if self.noise else self.controller.mean(s, t)
+        return params + a[:, 0], {"t": t + 1, "previous": params.detach().clone()}
+
+
+def rollout(problems: list[LogisticProblem], make_optimizer, T: int, x0: Tensor) -> Rollouts:
+    """Run the optimizer ``make_optimizer()`` for ``T`` steps on every problem from ``x0`` through the unroll engine,
+    and read off the per-coordinate states ``[x, g, dx]``, actions and observation features Psi."""
+    from ..meta.engine import unroll
+
+    S, A, O, fs = [], [], [], []
     for prob in problems:
-        x, prev = x0.clone(), x0.clone()
-        hx, hg, hf = [x], [prob.grad(x)], [prob.loss(x)]
-        states, actions, obs, values = [], [], [], [float(hf[0])]
-        for t in range(T):
-            s = torch.stack([x, hg[-1], x - prev], -1)
-            o = observation_features(torch.stack(hx), torch.stack(hg), torch.stack(hf))
-            a = act(t, s, o)
-            states.append(s), actions.append(a), obs.append(o)
-            prev, x = x, x + a[:, 0]
-            hx.append(x), hg.append(prob.grad(x)), hf.append(prob.loss(x))
-            values.append(float(hf[-1]))
-        states.append(torch.stack([x, hg[-1], x - prev], -1))
-        S.append(torch.stack(states, 1)), A.append(torch.stack(actions, 1)), O.append(torch.stack(obs, 1))
-        fs.append(torch.tensor(values, dtype=D))
+        grads: list[Tensor] = []
+        run = unroll(lambda x, t, p=prob: p.loss(x), make_optimizer(), x0.clone(), T, record=True,
+                     callback=lambda t, w, g, loss: grads.append(g if g is not None else prob.grad(w.detach())))
+        xs, gs, f = torch.stack(run.trajectory), torch.stack(grads).detach(), run.losses
+        dx = torch.cat([torch.zeros_like(xs[:1]), xs[1:] - xs[:-1]])
+        S.append(torch.stack([xs, gs, dx], -1).transpose(0, 1))  # [coords, T+1, 3]
+        A.append(dx[1:].T.unsqueeze(-1))  # [coords, T, 1]
+        O.append(torch.stack([observation_features(xs[: t + 1], gs[: t + 1], f[: t + 1]) for t in range(T)], 1))
+        fs.append(f)
     return Rollouts(torch.cat(S), torch.cat(A), torch.cat(O), torch.stack(fs))
 
 
@@ -168,6 +186,35 @@ class ObservationLSTM(torch.nn.Module):
         return torch.stack(out, 1)
 
 
+class _PolicyFit:
+    """The theta-step as an objective of the meta-trainer: one window = one full-batch evaluation of the
+    policy-fit loss over the rollouts' observation sequences (backpropagation through time)."""
+
+    def __init__(self, student: ObservationLSTM, O: Tensor, target: Tensor, G_inv: Tensor, lam: Tensor,
+                 nu: Tensor) -> None:
+        self.student, self.args = student, (O, target, G_inv, lam, nu)
+
+    def parameters(self) -> dict[str, Tensor]:
+        return dict(self.student.named_parameters())
+
+    def start(self, generator: torch.Generator) -> None:
+        return None
+
+    def unroll(self, phi, worker, length: int, graph: bool) -> tuple[Tensor, None]:  # noqa: ANN001
+        O, target, G_inv, lam, nu = self.args
+        return badmm.policy_fit_loss(self.student(O), target, G_inv, lam, nu), None
+
+
+def fit_student(student: ObservationLSTM, opt: torch.optim.Optimizer, O: Tensor, target: Tensor, G_inv: Tensor,
+                lam: Tensor, nu: Tensor, steps: int) -> list[float]:
+    """``steps`` full-batch steps of ``opt`` (kept across GPS iterations) on the policy-fit loss, through the one
+    meta-trainer of the library."""
+    from ..meta.trainer import TrainConfig, train as train_meta
+
+    return train_meta(_PolicyFit(student, O, target, G_inv, lam, nu), TrainConfig(runs=steps, steps=1, unroll=1),
+                      torch.Generator(), meta_optimizer=lambda params: opt, progress_desc=None)
+
+
 def momentum_teacher(T: int, lr: float, momentum: float, variance: float) -> lqg.Controller:
     """Momentum SGD as a linear-Gaussian controller on ``s = [x, g, dx]``: ``a = -lr g + momentum dx`` plus
     exploration noise (Li & Malik's initialisation, note A.6; external practice)."""
@@ -193,7 +240,7 @@ def train(problems: list[LogisticProblem], *, T: int = 30, iterations: int = 8, 
     x0 = torch.zeros(coords, dtype=D)
     multiplier, previous = 1.0, None
     for _ in range(iterations):
-        data = rollout(problems, lambda t, s, o: teacher.sample(s, t, g), T, x0)
+        data = rollout(problems, lambda: LinearGaussianTeacher(teacher, g), T, x0)
         area = float(data.f[:, 1:].sum(1).mean())
         if previous is not None and area > previous[0]:
             # the step made the true objective worse: the local model was trusted too far. Return to the previous
@@ -215,10 +262,7 @@ def train(problems: list[LogisticProblem], *, T: int = 30, iterations: int = 8, 
         history.kl.append(step.kl), history.epsilon.append(step.epsilon)
         target = torch.einsum("tmn,rtn->rtm", teacher.K, data.S[:, :-1]) + teacher.k
         G_inv = torch.linalg.inv(teacher.G)
-        for _ in range(fit_steps):
-            opt.zero_grad()
-            badmm.policy_fit_loss(student(data.O), target, G_inv, lam, nus).backward()
-            opt.step()
+        fit_student(student, opt, data.O, target, G_inv, lam, nus, fit_steps)
         with torch.no_grad():
             mu_pi = student(data.O)
         residual = ((mu_pi - target) ** 2).sum()
@@ -231,16 +275,7 @@ def train(problems: list[LogisticProblem], *, T: int = 30, iterations: int = 8, 
 def run_student(student: ObservationLSTM, problems: list[LogisticProblem], T: int) -> Tensor:
     """The student as an optimizer (its mean step, no noise) on ``problems``: the true objective ``[N, T+1]``."""
     x0 = torch.zeros(problems[0].X.shape[1], dtype=D)
-    box: dict[str, tuple[Tensor, Tensor]] = {}
-
-    def act(t: int, s: Tensor, o: Tensor) -> Tensor:
-        if t == 0:
-            box["state"] = student.init_state(o.shape[0])
-        a, box["state"] = student.step(o, box["state"])
-        return a
-
-    with torch.no_grad():
-        return torch.stack([rollout([p], act, T, x0).f[0] for p in problems])
+    return rollout(problems, lambda: PredictedStepDescent(student), T, x0).f
 
 
 class PredictedStepDescent:
