@@ -154,3 +154,37 @@ def test_torch_optimizer_wrapper_matches_functional():
     traj = optim.minimize(loss_fn, params, "nesterov", {"lr": 0.02, "momentum": 0.8}, steps=20)
     for k in params:
         assert torch.allclose(module_params[k].detach(), traj.final[k], atol=1e-10)
+
+
+def test_lbfgs_matches_torch_optim_lbfgs_with_one_iteration_per_step():
+    params, loss_fn = _problem(3)
+    reference = {k: v.clone().requires_grad_(True) for k, v in params.items()}
+    torch_opt = torch.optim.LBFGS(reference.values(), lr=0.1, max_iter=1, history_size=5)
+    opt = optim.lbfgs
+    ours, state = {k: v.clone() for k, v in params.items()}, opt.init(params)
+    for _ in range(40):  # equal to rounding at every step; rounding grows along a long run, as for any recursion
+        def closure():
+            torch_opt.zero_grad()
+            value = loss_fn(reference)
+            value.backward()
+            return value
+        torch_opt.step(closure)
+        p = {k: v.detach().requires_grad_(True) for k, v in ours.items()}
+        grads = dict(zip(p, torch.autograd.grad(loss_fn(p), list(p.values()))))
+        ours, state = opt.step(p, grads, state, {"lr": 0.1, "history": 5})
+    for k in params:
+        assert torch.allclose(ours[k], reference[k].detach(), atol=1e-10), k
+    assert loss_fn(ours) < 0.5 * loss_fn(params)
+    with pytest.raises(KeyError, match="lbfgs has no hyperparameter 'momentum'"):
+        opt.step(ours, grads, state, {"momentum": 0.9})
+
+
+def test_lbfgs_runs_in_the_unroll_engine_and_reaches_the_quadratic_minimum():
+    from learnopt_course.meta.engine import unroll
+
+    g = torch.Generator().manual_seed(0)
+    M = torch.randn(6, 6, generator=g, dtype=torch.float64)
+    A, b = M @ M.T + torch.eye(6, dtype=torch.float64), torch.randn(6, generator=g, dtype=torch.float64)
+    run = unroll(lambda x, t: 0.5 * x @ A @ x - b @ x, optim.lbfgs, torch.zeros(6, dtype=torch.float64), 30,
+                 hp={"lr": 1.0, "history": 10})
+    assert torch.allclose(run.params, torch.linalg.solve(A, b), atol=1e-6)

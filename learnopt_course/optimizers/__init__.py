@@ -22,11 +22,12 @@ from .functional import (
     rmsprop,
     sgd,
 )
+from .lbfgs import LBFGS, lbfgs
 from .learned import CoordinateLSTM, LSTMConfig, LSTMOptimizer
 from .torch_adapter import LearnedOptimizer, TorchOptimizer
 
 __all__ = [
-    "OPTIMIZERS", "CoordinateLSTM", "FunctionalOptimizer", "LSTMConfig", "LSTMOptimizer", "LearnedOptimizer",
+    "LBFGS", "OPTIMIZERS", "CoordinateLSTM", "lbfgs", "FunctionalOptimizer", "LSTMConfig", "LSTMOptimizer", "LearnedOptimizer",
     "Optimizer", "Params", "State", "TorchOptimizer", "Trajectory", "adagrad", "adam", "detach_state", "get", "heavy_ball",
     "minimize", "nesterov", "nesterov_position_step", "polyak_step", "rmsprop", "sgd",
 ]
