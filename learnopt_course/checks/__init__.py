@@ -1,8 +1,11 @@
 """Exercise checkers, one module per lesson: ``lo.checks.lesson01.heavy_ball_step(student_fn)``.
 
-A checker runs the student's function against the library's reference on seeded inputs, prints a one-line verdict
-(with a hint on failure) and raises ``AssertionError`` when it fails. An untouched stub's ``NotImplementedError``
-passes through unchanged, and the reference is never substituted for the student's code.
+A checker runs the student's function against the library's reference on seeded public inputs, prints a one-line
+verdict (with a hint that names the mistake or points to the equation, never the expected value) and raises
+``AssertionError`` when it fails. An untouched stub's ``NotImplementedError`` passes through unchanged, and the
+reference is never substituted for the student's code. ``learnopt grade`` also runs every exercise's hidden cases
+and detects the library's own implementation (:func:`~learnopt_course.checks.core.grade_exercise`); ``registry()``
+lists every exercise of every lesson.
 """
 
 from importlib import import_module
