@@ -68,9 +68,9 @@ def ensure_grad(tree: Tree) -> Tree:
     return tree_map(lambda t: t if t.requires_grad else t.detach().requires_grad_(True), tree)
 
 
-def flat(tree: Tree | list[Tensor]) -> Tensor:
-    """All leaves concatenated into one flat vector."""
-    ts = tree if isinstance(tree, list) else leaves(tree)
+def flat(tree: Tree | list[Tensor] | tuple[Tensor, ...]) -> Tensor:
+    """All leaves (of a tree, or a list or tuple of tensors) concatenated into one flat vector."""
+    ts = list(tree) if isinstance(tree, (list, tuple)) else leaves(tree)
     return ts[0].reshape(-1) if len(ts) == 1 else torch.cat([t.reshape(-1) for t in ts])
 
 

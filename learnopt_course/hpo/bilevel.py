@@ -17,22 +17,21 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from ..core import trees
+from ..core.trees import Tree
 from ..meta import ift
 from ..meta.engine import Run, unroll
 from ..meta.unroll import graph_bytes
 from ..meta.unroll import hypergradient as reverse_hypergradient
 from ..tasks.base import Task
 
-Tree = Union[Tensor, Mapping[str, Tensor]]
 Params = Tree
 METHODS = ("unroll", "truncated", "exact", "cg", "neumann")
 
@@ -109,13 +108,6 @@ def step_size(problem: Bilevel, lam: Tree) -> float:
     return float(problem.lr)
 
 
-def _tree_leaves(tree: Tree) -> list[Tensor]:
-    return trees.leaves(tree, "lam")
-
-
-_tree_like = trees.rebuild
-
-
 def inner_solve(problem: Bilevel, lam: Tree, w: Params | None = None, steps: int = 100,
                 lr: float | None = None) -> Params:
     """``steps`` steps of gradient descent on ``L_T(., lam)`` from ``w`` (default ``w0``), with no graph kept."""
@@ -129,7 +121,7 @@ def inner_solve(problem: Bilevel, lam: Tree, w: Params | None = None, steps: int
 
 def _unrolled_val(problem: Bilevel, w: Params, steps: int, truncate: int | None) -> Callable[..., Tensor]:
     def meta(*leaves: Tensor) -> Tensor:
-        return problem.solve(_tree_like(problem.lam0, list(leaves)), w, steps, graph=True,
+        return problem.solve(trees.rebuild(problem.lam0, list(leaves)), w, steps, graph=True,
                              truncate=truncate).meta_loss
 
     return meta
@@ -148,8 +140,8 @@ def hypergradient(problem: Bilevel, lam: Tree, w: Params, method: str, *, steps:
         raise ValueError(f"K must be a positive integer; got {K!r}")
     if method in ("unroll", "truncated"):
         truncate = min(K, steps) if method == "truncated" else None
-        grads = reverse_hypergradient(_unrolled_val(problem, w, steps, truncate), _tree_leaves(lam))
-        return _tree_like(lam, grads), None
+        grads = reverse_hypergradient(_unrolled_val(problem, w, steps, truncate), trees.leaves(lam))
+        return trees.rebuild(lam, grads), None
     w_T = inner_solve(problem, lam, w, steps)
     g = ift.hypergradient(problem.train_loss, problem.val_loss, w_T, lam, method, iterations=K,
                           alpha=step_size(problem, lam) if alpha is None else alpha)
@@ -166,26 +158,26 @@ def cost(problem: Bilevel, lam: Tree, w: Params, method: str, *, steps: int, K: 
         start = time.perf_counter()
         hypergradient(problem, lam, w, method, steps=steps, K=K)
         seconds = min(seconds, time.perf_counter() - start)
-    leaves = [t.detach().requires_grad_(True) for t in _tree_leaves(lam)]
+    leaves = [t.detach().requires_grad_(True) for t in trees.leaves(lam)]
     if method in ("unroll", "truncated"):
         truncate = min(K, steps) if method == "truncated" else None
         _, nbytes = graph_bytes(lambda: _unrolled_val(problem, w, steps, truncate)(*leaves))
     else:
         w_T = inner_solve(problem, lam, w, steps)
-        lam_tree = _tree_like(lam, leaves)
+        lam_tree = trees.rebuild(lam, leaves)
         _, nbytes = graph_bytes(
             lambda: ift._gradient_graph(lambda ww: problem.train_loss(ww, lam_tree), w_T)[0])
     return {"seconds": seconds, "graph_bytes": float(nbytes)}
 
 
 def relative_error(estimate: Tree, exact: Tree) -> float:
-    a, b = trees.flat(_tree_leaves(estimate)), trees.flat(_tree_leaves(exact))
+    a, b = trees.flat(trees.leaves(estimate)), trees.flat(trees.leaves(exact))
     return float((a - b).norm() / b.norm())
 
 
 def cosine(estimate: Tree, exact: Tree) -> float:
     """Cosine between two hypergradients (always +-1 with one hyperparameter: then it says only the sign)."""
-    a, b = trees.flat(_tree_leaves(estimate)), trees.flat(_tree_leaves(exact))
+    a, b = trees.flat(trees.leaves(estimate)), trees.flat(trees.leaves(exact))
     return float(a @ b / (a.norm() * b.norm()))
 
 

@@ -12,38 +12,15 @@ never formed except by the ``exact`` method (small problems only): products come
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Union
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
 
-Tree = Union[Tensor, Mapping[str, Tensor]]
+from ..core import trees
+from ..core.trees import Tree
+
 METHODS = ("exact", "cg", "neumann")
-
-
-def _leaves(tree: Tree, name: str) -> list[Tensor]:
-    if isinstance(tree, Tensor):
-        return [tree]
-    if isinstance(tree, Mapping) and all(isinstance(v, Tensor) for v in tree.values()):
-        return list(tree.values())
-    raise TypeError(f"{name} must be a tensor or a mapping of names to tensors; got {type(tree).__name__}")
-
-
-def _rebuild(tree: Tree, leaves: list[Tensor]) -> Tree:
-    return leaves[0] if isinstance(tree, Tensor) else dict(zip(tree, leaves))
-
-
-def _flat(tensors: list[Tensor]) -> Tensor:
-    return torch.cat([t.reshape(-1) for t in tensors])
-
-
-def _split(vector: Tensor, like: list[Tensor]) -> list[Tensor]:
-    out, offset = [], 0
-    for t in like:
-        out.append(vector[offset : offset + t.numel()].view_as(t))
-        offset += t.numel()
-    return out
 
 
 def _scalar(value: Tensor, name: str) -> Tensor:
@@ -51,11 +28,6 @@ def _scalar(value: Tensor, name: str) -> Tensor:
         shape = tuple(value.shape) if isinstance(value, Tensor) else type(value).__name__
         raise ValueError(f"{name} must return a scalar tensor; got {shape}")
     return value
-
-
-def _with_grad(tree: Tree) -> tuple[Tree, list[Tensor]]:
-    leaves = [t.detach().requires_grad_(True) for t in _leaves(tree, "tree")]
-    return _rebuild(tree, leaves), leaves
 
 
 HessianOperator = Callable[[Tensor], Tensor]
@@ -69,15 +41,16 @@ def hessian_operator(flat_grad: Tensor, leaves: list[Tensor]) -> HessianOperator
         if v.shape != flat_grad.shape:
             raise ValueError(f"v must have shape {tuple(flat_grad.shape)} (one entry per weight); got {tuple(v.shape)}")
         grads = torch.autograd.grad(flat_grad, leaves, grad_outputs=v, retain_graph=True, allow_unused=True)
-        return _flat([g if g is not None else torch.zeros_like(t) for g, t in zip(grads, leaves)])
+        return trees.flat([g if g is not None else torch.zeros_like(t) for g, t in zip(grads, leaves)])
 
     return H
 
 
 def _gradient_graph(loss_fn: Callable[[Tree], Tensor], w: Tree) -> tuple[Tensor, list[Tensor]]:
-    tree, leaves = _with_grad(w)
+    tree = trees.fresh_leaves(w)
+    leaves = trees.leaves(tree)
     loss = _scalar(loss_fn(tree), "loss_fn")
-    return _flat(torch.autograd.grad(loss, leaves, create_graph=True)), leaves
+    return trees.flat(torch.autograd.grad(loss, leaves, create_graph=True)), leaves
 
 
 def hvp(loss_fn: Callable[[Tree], Tensor], w: Tree, v: Tensor) -> Tensor:
@@ -174,20 +147,20 @@ def hypergradient(train_loss: Callable[[Tree, Tree], Tensor], val_loss: Callable
 
     One graph of ``grad_w L_T`` serves all K Hessian products and the mixed product: memory is that of one
     gradient, whatever the number of inner steps that produced ``w``."""
-    _leaves(w, "w"), _leaves(hyper, "hyper")  # fail early, naming the argument
+    trees.leaves(w, "w"), trees.leaves(hyper, "hyper")  # fail early, naming the argument
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}; got {method!r}")
-    w_tree, w_leaves = _with_grad(w)
-    h_tree, h_leaves = _with_grad(hyper)
+    w_tree, h_tree = trees.fresh_leaves(w), trees.fresh_leaves(hyper)
+    w_leaves, h_leaves = trees.leaves(w_tree), trees.leaves(h_tree)
     val = _scalar(val_loss(w_tree, h_tree), "val_loss")
     v_grads = torch.autograd.grad(val, w_leaves + h_leaves, allow_unused=True)
-    v = _flat([g if g is not None else torch.zeros_like(t) for g, t in zip(v_grads[: len(w_leaves)], w_leaves)])
+    v = trees.flat([g if g is not None else torch.zeros_like(t) for g, t in zip(v_grads[: len(w_leaves)], w_leaves)])
     direct = [g if g is not None else torch.zeros_like(t) for g, t in zip(v_grads[len(w_leaves) :], h_leaves)]
     train = _scalar(train_loss(w_tree, h_tree), "train_loss")
-    flat_grad = _flat(torch.autograd.grad(train, w_leaves, create_graph=True))
+    flat_grad = trees.flat(torch.autograd.grad(train, w_leaves, create_graph=True))
     if not flat_grad.requires_grad:
         raise ValueError("the training gradient does not depend on the weights or hyperparameters (a linear loss?): "
                          "the Hessian is zero and IFT does not apply")
     u = solve(hessian_operator(flat_grad, w_leaves), v, method, iterations=iterations, alpha=alpha).detach()
     result = assemble(direct, u, flat_grad, h_leaves)
-    return _rebuild(hyper, [r.detach() for r in result])
+    return trees.rebuild(hyper, [r.detach() for r in result])
