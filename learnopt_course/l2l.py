@@ -117,7 +117,11 @@ class Problem(FunctionTask):
     def __init__(self, theta0: Tensor, loss: Callable[[Tensor, int], Tensor],
                  objective: Callable[[Tensor], Tensor] | None = None) -> None:
         super().__init__(loss, theta0, objective, "problem")
-        self.theta0 = theta0
+
+    @property
+    def theta0(self) -> Tensor:
+        """The flat starting point (the task's ``params0``)."""
+        return self.params0
 
     def final(self, theta: Tensor, step: int) -> float:
         """The score of a run that ended at ``theta`` after ``step`` steps: ``objective(theta)`` if the problem has

@@ -98,6 +98,8 @@ def test_schedules_start_offsets_and_nonfinite_stops():
         unroll(task, "sgd", torch.ones(2), 3, graph=True, truncate=5)
     with pytest.raises(TypeError, match="task must be a Task"):
         unroll(3, "sgd", torch.ones(2), 3)
+    with pytest.raises(ValueError, match="built without a starting point"):
+        FunctionTask(lambda w, t: w.sum()).init_params()
 
 
 # --- tasks ----------------------------------------------------------------------------------------------------

@@ -144,11 +144,6 @@ def cost_of_actions(C_next: Tensor, c_next: Tensor, dyn: lqg.Dynamics, action_pe
     return lqg.Cost(0.5 * (C + C.transpose(1, 2)), c)
 
 
-def _psd(M: Tensor, floor: float = 1e-6) -> Tensor:
-    values, vectors = torch.linalg.eigh(0.5 * (M + M.T))
-    return vectors @ torch.diag(values.clamp_min(floor)) @ vectors.T
-
-
 @dataclass
 class History:
     teacher_loss: list[float] = field(default_factory=list)  # mean true objective at T of the accepted teacher

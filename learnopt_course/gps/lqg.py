@@ -135,7 +135,7 @@ def kl(a: Controller, b: Controller, state_means: Tensor, state_covs: Tensor) ->
     return 0.5 * (trace - m + logdet + mean_term + spread)
 
 
-def negative_log_likelihood_cost(ctrl: Controller, n: int) -> Cost:
+def negative_log_likelihood_cost(ctrl: Controller) -> Cost:
     """``-log ctrl(a | s, t)`` up to a constant, as a quadratic cost in ``z = [s; a]``:
     ``1/2 (a - K s - k)^T P (a - K s - k)`` with ``P = G^{-1}``."""
     P = torch.linalg.inv(ctrl.G)
@@ -154,10 +154,10 @@ def augmented_cost(cost: Cost, eta: float, old: Controller, n: int, lam: Tensor 
     C, c = cost.C.clone(), cost.c.clone()
     if lam is not None:
         c[:, n:] = c[:, n:] - lam
-    old_cost = negative_log_likelihood_cost(old, n)
+    old_cost = negative_log_likelihood_cost(old)
     C, c = C + eta * old_cost.C, c + eta * old_cost.c
     if nu and policy is not None:
-        pol = negative_log_likelihood_cost(policy, n)
+        pol = negative_log_likelihood_cost(policy)
         C, c = C + nu * pol.C, c + nu * pol.c
     return Cost(C / (nu + eta), c / (nu + eta))
 

@@ -28,8 +28,9 @@ class Task(ABC):
     """Base class of every inner problem (see the module docstring)."""
 
 
+    @abstractmethod
     def init_params(self, generator: torch.Generator | None = None) -> Tree:
-        raise NotImplementedError(f"{type(self).__name__} does not draw initial parameters; pass them explicitly")
+        """Initial parameters (drawn with ``generator`` where the task draws them)."""
 
     def batch(self, t: int) -> Any:
         """The data of step ``t`` (default: none, a deterministic loss)."""
@@ -73,7 +74,8 @@ class FunctionTask(Task):
 
     def init_params(self, generator: torch.Generator | None = None) -> Tree:
         if self.params0 is None:
-            return super().init_params(generator)
+            raise ValueError(f"task {self.name!r} was built without a starting point; give FunctionTask(params0=...) "
+                             "or pass the parameters to the engine yourself")
         return self.params0
 
     def batch(self, t: int) -> int:
