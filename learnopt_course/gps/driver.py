@@ -297,10 +297,11 @@ class PredictedStepDescent:
 
         new_params, groups = {}, {}
         f = loss.detach().to(D).reshape(1)
+        grad_dict = trees.as_dict(grads)
         for key, p in trees.as_dict(params).items():
             # copies: a torch.optim adapter updates the parameter (and may reuse its gradient) in place
             x = p.detach().reshape(-1).to(D).clone()
-            gr = trees.as_dict(grads)[key].detach().reshape(-1).to(D).clone()
+            gr = grad_dict[key].detach().reshape(-1).to(D).clone()
             previous = state["groups"][key]
             if previous is None:
                 hx, hg, hf, lstm = x[None], gr[None], f, self.student.init_state(x.numel())

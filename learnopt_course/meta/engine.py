@@ -88,6 +88,7 @@ def unroll(task: Task | Callable[[Tree, int], Tensor], optimizer: str | Optimize
     state = opt.init(params) if state is None else state
     window = start + steps - truncate if (graph and truncate is not None) else (start if graph else math.inf)
     need_last = last_loss or (meta == "final" and outer is None) or meta in ("sum", "linear")
+    uses_loss = getattr(opt, "uses_loss", False)
     w = params
     losses: list[Tensor] = []
     trajectory: list[Tree] = []
@@ -122,7 +123,7 @@ def unroll(task: Task | Callable[[Tree, int], Tensor], optimizer: str | Optimize
             break
         if last:
             break
-        extra = {"loss": loss.detach().sum()} if getattr(opt, "uses_loss", False) else {}
+        extra = {"loss": loss.detach().sum()} if uses_loss else {}
         if tracking:
             w, state = opt.step(w, g, state, schedule(t), **extra)
         else:

@@ -60,7 +60,7 @@ class LBFGS:
                 d = d + (alphas[i] - beta) * steps[i]
         step = min(1.0, 1.0 / float(g.abs().sum())) * h["lr"] if n == 1 else h["lr"]
         new_state = {"t": n, "d": d, "step": step, "dirs": dirs, "steps": steps, "ro": ro, "H_diag": H_diag,
-                     "prev_grad": g}
+                     "prev_grad": g.clone()}  # g may be a view of a gradient the torch.optim adapter reuses
         if g @ d > -h["tolerance_change"]:  # no descent along d: torch.optim.LBFGS stops without moving
             return params, new_state
         return trees.split(x + step * d, params), new_state

@@ -11,13 +11,12 @@ their tensors (a learned optimizer's recurrent state keeps the network's dtype).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable
 
 import torch
 from torch import Tensor
 
-from .base import Optimizer
+from .base import Optimizer, map_state
 from .functional import get
 from .learned import CoordinateLSTM
 
@@ -55,21 +54,10 @@ class TorchOptimizer(torch.optim.Optimizer):
                 state = self.state[p]
                 if "functional" not in state:
                     state["functional"] = self.functional.init(p.detach())
-                new_p, state["functional"] = self.functional.step(p.detach(), p.grad, _placed(state["functional"], p),
-                                                                  hp, **extra)
+                placed = map_state(lambda t, d=p.device: t if t.device == d else t.to(d), state["functional"])
+                new_p, state["functional"] = self.functional.step(p.detach(), p.grad, placed, hp, **extra)
                 p.copy_(new_p)
         return loss
-
-
-def _placed(state: Any, p: Tensor) -> Any:
-    """``state`` with every tensor on ``p``'s device (``load_state_dict`` may have moved it); dtypes are kept."""
-    if isinstance(state, Tensor):
-        return state if state.device == p.device else state.to(p.device)
-    if isinstance(state, Mapping):
-        return {k: _placed(v, p) for k, v in state.items()}
-    if isinstance(state, (list, tuple)):
-        return type(state)(_placed(v, p) for v in state)
-    return state
 
 
 class LearnedOptimizer(TorchOptimizer):

@@ -29,6 +29,7 @@ from gymnasium import spaces
 from torch import Tensor
 
 from .. import optimizers as optim
+from ..core import trees
 from ..meta.engine import unroll
 from ..tasks.base import TaskFamily
 
@@ -182,10 +183,10 @@ class LRControlEnv(gym.Env):
         val_loss, val_acc = self._evaluate("val")
         if not math.isfinite(val_loss) or not all(torch.isfinite(v).all() for v in self.params.values()):
             return self._diverged(lrs)
-        flat = torch.cat([g.reshape(-1) for g in grads.values()])
+        flat = trees.flat(grads)
         self.grad_norm = float(flat.norm())
         if previous is not None:
-            prev = torch.cat([g.reshape(-1) for g in previous.values()])
+            prev = trees.flat(previous)
             self.grad_cos = float(flat @ prev / (flat.norm() * prev.norm()).clamp_min(1e-30))
         self.t += 1
         self.train_loss = sum(losses) / len(losses)
