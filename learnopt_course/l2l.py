@@ -15,12 +15,10 @@ optimizer against hand-designed ones tuned on one grid.
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor

@@ -19,7 +19,7 @@ from learnopt_course.meta.trainer import TrainConfig, train
 from learnopt_course.tasks import QuadraticBatch, make_landscape
 from learnopt_course.tasks.base import FunctionTask, Task, TaskFamily
 from learnopt_course.tasks.quadratic import LeastSquaresFamily, QuadraticFamily
-from learnopt_course.tasks.toy import ToyTask, toy_loss
+from learnopt_course.tasks.toy import ToyTask
 
 
 def _quadratic(seed: int = 0, dtype=torch.float64):

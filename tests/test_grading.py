@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from learnopt_course.checks import registry
-from learnopt_course.checks.core import CheckFailed, check_function, grade_exercise, uses_library
+from learnopt_course.checks.core import CheckFailed, check_function, grade_exercise
 from learnopt_course.tools import cli, notebooks
 from learnopt_course.tools.lint import CODE_IN_HINT, grading_problems, revealing
 

@@ -17,8 +17,7 @@ autograd graph can be measured with saved-tensor hooks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Union
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
