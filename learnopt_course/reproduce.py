@@ -20,9 +20,11 @@ import torch
 
 from . import l2l
 from .core.checkpoints import CHECKPOINT_DIR, save_checkpoint
+from .gps.driver import GPSConfig
+from .gps.settings import GPSRecipe
 
 
-def _mnist_recipe(name: str, preprocessing: str, pretrain: bool = True) -> l2l.Recipe:
+def _mnist_recipe(name: str, preprocessing: str, pretrain: bool = True, **extra: object) -> l2l.Recipe:
     return l2l.Recipe(
         name=name,
         problem="mnist",
@@ -32,7 +34,7 @@ def _mnist_recipe(name: str, preprocessing: str, pretrain: bool = True) -> l2l.R
         quick_runs=2,
         selection_problems=3,
         pretrain_lr=1.0 if pretrain else 0.0,
-        extra={"family": "mnist-mlp-20-sigmoid", "n_train": 50000, "n_val": 10000},
+        extra={"family": "mnist-mlp-20-sigmoid", "n_train": 50000, "n_val": 10000, **extra},
     )
 
 
@@ -69,6 +71,14 @@ RECIPES: dict[str, l2l.Recipe] = {
     "l2l-mnist-raw-nopretrain": _mnist_recipe("l2l-mnist-raw-nopretrain", "none", pretrain=False),
     "l2l-mnist-raw": _mnist_recipe("l2l-mnist-raw", "none"),
     "l2l-mnist": _mnist_recipe("l2l-mnist", "log_sign"),
+    # Lesson 06: Li & Malik (2017)'s training setting, a 48-48-10 ReLU net on MNIST projected to 48 dimensions with
+    # minibatches of 64 and T = 100. "gps-mnist48" is their predicted step descent, trained by guided policy search;
+    # "l2l-mnist48" is their "L2LBGDBGD" baseline: lesson 05's optimizer meta-trained on the same objective (the sum
+    # of the losses along the run, by truncated backpropagation, with lesson 05's MNIST recipe).
+    "gps-mnist48": GPSRecipe("gps-mnist48", config=GPSConfig(T=100, iterations=12, lr=0.3, momentum=0.5,
+                                                            variance=1e-5, fit_steps=80, student_lr=2e-2,
+                                                            fit_coords=64)),
+    "l2l-mnist48": _mnist_recipe("l2l-mnist48", "log_sign", family="mnist48-mlp-48-relu", batch_size=64),
 }
 
 
@@ -79,7 +89,8 @@ def problem_factory(recipe: l2l.Recipe):
     if recipe.problem == "mnist":
         from .tasks import make_task
 
-        task = make_task(recipe.extra["family"], n_train=recipe.extra["n_train"], n_val=recipe.extra["n_val"])
+        options = {k: recipe.extra[k] for k in ("batch_size",) if k in recipe.extra}
+        task = make_task(recipe.extra["family"], n_train=recipe.extra["n_train"], n_val=recipe.extra["n_val"], **options)
         return lambda g: l2l.classification_problem(task, g, recipe.train.steps)
     raise ValueError(f"unknown problem kind {recipe.problem!r}")
 
@@ -123,7 +134,13 @@ def _train_lstm(recipe: l2l.Recipe, quick: bool, seed: int) -> tuple[torch.nn.Mo
     return net, info, history
 
 
-TRAINERS = {l2l.Recipe: _train_lstm}
+def _train_gps(recipe, quick: bool, seed: int):  # noqa: ANN001, ANN202
+    from .gps.settings import train_recipe
+
+    return train_recipe(recipe, quick, seed)
+
+
+TRAINERS = {l2l.Recipe: _train_lstm, GPSRecipe: _train_gps}
 
 
 def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = False, seed: int | None = None) -> dict:

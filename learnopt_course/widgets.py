@@ -403,3 +403,46 @@ def schedule_explorer():
         f"The learning rates and the validation loss per step on least-squares problem {v['seed']}: the log-linear "
         f"schedule from {10 ** v['log10_lr_start']:.3g} to {10 ** v['log10_lr_end']:.3g} against the best constant "
         "rate of a 13-point grid."))
+
+
+def gps_figure(kl_step: float = 0.2, rollouts: int = 8, seed: int = 0, T: int = 20, iterations: int = 5):
+    """Guided policy search on the logistic-regression warm-up (lesson 06) with trust region ``kl_step`` per step and
+    ``rollouts`` training problems: the accepted teacher's area under the loss curve per iteration, and each step's
+    KL against its bound. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .gps import driver
+
+    g = torch.Generator().manual_seed(seed)
+    problems = [driver.LogisticProblem.sample(g) for _ in range(rollouts)]
+    _, _, history = driver.train(problems, T=T, iterations=iterations, kl_step=kl_step, nu=0.01, fit_steps=40,
+                                 lr=0.05, generator=torch.Generator().manual_seed(seed))
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    steps = range(1, iterations + 1)
+    left.plot(steps, history.teacher_area, marker="o", label="teacher (accepted)", **plotting.style(0))
+    left.set(xlabel="GPS iteration", ylabel="area under the loss curve", title=f"{rollouts} rollouts")
+    left.legend()
+    right.plot(steps, [kl["w"] for kl in history.kl], marker="o", label="KL(new || old)", **plotting.style(1))
+    right.plot(steps, history.epsilon, linestyle="--", color="black", label="bound epsilon")
+    right.set(xlabel="GPS iteration", ylabel="sum over t of KL", yscale="log",
+              title=f"trust region (kl_step {kl_step:.2g} per step)")
+    right.legend()
+    fig.tight_layout()
+    return fig
+
+
+def gps_explorer():
+    """Sliders for the trust region's size and the number of rollouts over :func:`gps_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "log10_kl_step": w.FloatSlider(value=math.log10(0.2), min=-3.0, max=1.0, step=0.25,
+                                       description="log10 kl_step"),
+        "rollouts": w.IntSlider(value=8, min=2, max=24, step=2, description="rollouts"),
+        "seed": w.IntSlider(value=0, min=0, max=9, description="seed"),
+    }
+    return interactive(controls, [["log10_kl_step", "rollouts", "seed"]], lambda v: gps_figure(
+        10 ** v["log10_kl_step"], v["rollouts"], v["seed"]), lambda v: (
+        f"Guided policy search on {v['rollouts']} logistic-regression problems (seed {v['seed']}) with a trust region "
+        f"of {10 ** v['log10_kl_step']:.3g} per step. Left: the accepted teacher's area under the loss curve per "
+        "iteration. Right: each trajectory step's KL divergence against its bound, on a log axis."))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+import os
+
 import pytest
 import torch
 
@@ -203,17 +206,18 @@ def test_the_warm_up_loop_improves_the_teacher_and_the_student_imitates_it_on_he
         # objective and never end worse than they started
         _, _, alone = driver.train([problem] * 12, T=20, iterations=5, kl_step=0.05, nu=0.0, fit_steps=1, lr=0.05,
                                    generator=torch.Generator().manual_seed(seed))
-        ratios.append(alone.teacher_loss[-1] / alone.teacher_loss[0])
+        ratios.append(alone.teacher_area[-1] / alone.teacher_area[0])
         problems = [driver.LogisticProblem.sample(g) for _ in range(12)]
         teacher, student, history = driver.train(problems, T=20, iterations=4, nu=0.01, fit_steps=150,
                                                  generator=torch.Generator().manual_seed(seed))
         held_out = driver.rollout([driver.LogisticProblem.sample(g) for _ in range(6)],
-                                  lambda: driver.LinearGaussianTeacher(teacher, g), 20, torch.zeros(3, dtype=D))
+                                  lambda: driver.LinearGaussianTeacher(teacher, g), 20)
         with torch.no_grad():
-            mu_pi = student(held_out.O)
-        target = torch.einsum("tmn,rtn->rtm", teacher.K, held_out.S[:, :-1]) + teacher.k
+            mu_pi = student.net("w")(held_out.O["w"])
+        target = torch.einsum("tmn,rtn->rtm", teacher["w"].K, held_out.S["w"][:, :-1]) + teacher["w"].k
         r2s.append(float(1 - ((mu_pi - target) ** 2).sum() / ((target - target.mean()) ** 2).sum()))
         assert history.dual_gap[-1] < 0.05
+        assert all(kl <= 1.1 * eps for kls, eps in zip(history.kl, history.epsilon) for kl in kls.values())
     assert max(ratios) <= 1.0 and sum(ratios) / len(ratios) < 0.95, ratios
     assert min(r2s) >= 0.85 and sum(r2s) / len(r2s) >= 0.9, r2s
 
@@ -226,11 +230,13 @@ def test_the_student_runs_as_an_optimizer_through_the_engine_and_torch_optim_exa
     g = torch.Generator().manual_seed(0)
     problems = [driver.LogisticProblem.sample(g) for _ in range(4)]
     torch.manual_seed(0)
-    student = driver.ObservationLSTM(8)
+    student = driver.GroupedStudent(driver.StudentConfig(["w"], hidden=8))
     expected = driver.run_student(student, problems[:1], 10)[0]
     opt = driver.PredictedStepDescent(student)
-    run = unroll(lambda x, t: problems[0].loss(x), opt, torch.zeros(3, dtype=D), 10)
+    run = unroll(problems[0], opt, problems[0].init_params(), 10)
     assert torch.allclose(run.losses, expected, atol=1e-12)
+    bare = unroll(lambda x, t: problems[0].loss(x), opt, torch.zeros(3, dtype=D), 10)  # a bare tensor: one group
+    assert torch.allclose(bare.losses, expected, atol=1e-12)
     x = torch.nn.Parameter(torch.zeros(3, dtype=D))
     adapter = optimizers.TorchOptimizer([x], opt)
     losses = []
@@ -244,3 +250,129 @@ def test_the_student_runs_as_an_optimizer_through_the_engine_and_torch_optim_exa
     assert torch.allclose(torch.tensor(losses, dtype=D), expected[:10], atol=1e-12)
     with pytest.raises(ValueError, match="observes the objective's value: call step"):
         adapter.step()
+    with pytest.raises(KeyError, match=r"group must be one of the groups this policy was trained on, \['w'\]"):
+        unroll(lambda p, t: p["other"].sum(), opt, {"other": torch.zeros(2, dtype=D)}, 1)
+
+
+def test_lqr_backward_equals_the_stacked_least_squares_solution():
+    g = torch.Generator().manual_seed(3)
+    n, m, T = 3, 2, 6
+    A = torch.eye(n, dtype=D) + 0.3 * torch.randn(n, n, generator=g, dtype=D)
+    B = torch.randn(n, m, generator=g, dtype=D)
+    L = torch.randn(n, n, generator=g, dtype=D)
+    Q, R = L @ L.T + 0.1 * torch.eye(n, dtype=D), 0.5 * torch.eye(m, dtype=D)
+    K = lqg.lqr_backward(A, B, Q, R, T)
+    assert K.shape == (T, m, n)
+    x0 = torch.randn(n, generator=g, dtype=D)
+    # x_t = A^t x0 + sum_{s<t} A^{t-1-s} B u_s: the states are linear in the stacked actions, x = Phi x0 + Gam u
+    Phi = torch.stack([torch.linalg.matrix_power(A, t) for t in range(T + 1)])  # [T+1, n, n]
+    Gam = torch.zeros(T + 1, n, T, m, dtype=D)
+    for t in range(T + 1):
+        for s in range(t):
+            Gam[t, :, s] = torch.linalg.matrix_power(A, t - 1 - s) @ B
+    Gam = Gam.reshape((T + 1) * n, T * m)
+    Qbig = torch.block_diag(*[Q] * (T + 1))
+    Rbig = torch.block_diag(*[R] * T)
+    u_star = -torch.linalg.solve(Gam.T @ Qbig @ Gam + Rbig, Gam.T @ Qbig @ (Phi @ x0).reshape(-1))
+    x, us = x0, []
+    for t in range(T):
+        us.append(K[t] @ x)
+        x = A @ x + B @ us[-1]
+    assert torch.allclose(torch.cat(us), u_star, atol=1e-10)
+    with pytest.raises(ValueError, match="A must be"):
+        lqg.lqr_backward(A, B.T, Q, R, T)
+
+
+def test_the_dual_gap_shrinks_over_badmm_iterations():
+    from learnopt_course.gps import driver
+
+    # with a small trust region the teachers barely move, so the gap between the student's and the teachers' mean
+    # actions is what the policy and dual steps close (a large step moves the target and the gap jumps with it)
+    for seed in range(2):
+        g = torch.Generator().manual_seed(seed)
+        problems = [driver.LogisticProblem.sample(g) for _ in range(10)]
+        _, _, history = driver.train(problems, T=15, iterations=6, nu=0.01, fit_steps=30, kl_step=1e-3,
+                                     generator=torch.Generator().manual_seed(seed))
+        gaps = history.dual_gap
+        rises = sum(b > a for a, b in zip(gaps, gaps[1:]))
+        assert rises <= 1 and gaps[-1] < 0.25 * gaps[0], gaps
+        assert history.lam[-1] > 0  # the dual variable moved
+
+
+def test_conjugate_gradient_directions_and_its_fixed_step_runs():
+    from learnopt_course import optimizers
+    from learnopt_course.meta.engine import unroll
+
+    cg = optimizers.cg
+    x = {"a": torch.tensor([1.0, 2.0], dtype=D), "b": torch.tensor([3.0], dtype=D)}
+    g1 = {"a": torch.tensor([1.0, 0.0], dtype=D), "b": torch.tensor([1.0], dtype=D)}
+    g2 = {"a": torch.tensor([0.0, 1.0], dtype=D), "b": torch.tensor([2.0], dtype=D)}
+    state = cg.init(x)
+    x1, state = cg.step(x, g1, state, {"lr": 0.5})
+    assert torch.allclose(x1["a"], torch.tensor([0.5, 2.0], dtype=D))
+    for variant, beta in (("pr+", (0 * -1 + 1 * 1 + 2 * 1) / 2), ("fr", 5 / 2)):  # g2 . (g2 - g1) / |g1|^2
+        _, s2 = cg.step(x1, g2, state, {"lr": 0.5, "variant": variant})
+        assert torch.allclose(s2["d"], -torch.tensor([0.0, 1.0, 2.0], dtype=D) + beta * -torch.tensor([1.0, 0, 1], dtype=D))
+    with pytest.raises(KeyError, match="cg has no hyperparameter 'momentum'"):
+        cg.step(x, g1, state, {"momentum": 0.9})
+    with pytest.raises(ValueError, match="variant must be one of"):
+        cg.step(x, g1, state, {"variant": "hs"})
+    # on an ill-conditioned quadratic with the same fixed step, Fletcher-Reeves directions beat steepest descent,
+    # and Polak-Ribiere+ restarts at every step: it is steepest descent
+    H = torch.diag(torch.tensor([1.0, 10.0, 100.0], dtype=D))
+    f = lambda w, t: 0.5 * w @ H @ w  # noqa: E731
+    w0 = torch.ones(3, dtype=D)
+    cg_run = unroll(f, cg, w0, 40, hp={"lr": 0.009})
+    sgd_run = unroll(f, "sgd", w0, 40, hp={"lr": 0.009})
+    assert cg_run.losses[-1] < 0.1 * sgd_run.losses[-1]
+    assert torch.allclose(unroll(f, cg, w0, 40, hp={"lr": 0.009, "variant": "pr+"}).losses, sgd_run.losses)
+    p = torch.nn.Parameter(w0.clone())
+    adapter = optimizers.TorchOptimizer([p], cg, lr=0.009)
+    for _ in range(40):
+        adapter.zero_grad()
+        f(p, 0).backward()
+        adapter.step()
+    assert torch.allclose(p.detach(), cg_run.params, atol=1e-12)
+
+
+def test_the_paper_s_nets_have_2842_and_22210_parameters_and_omniglot_problems_are_well_formed():
+    from learnopt_course.tasks import models, omniglot_classification
+
+    small = models.mlp([48, 48, 10], "relu").init(torch.Generator().manual_seed(0), D, "cpu")
+    large = models.mlp([100, 200, 10], "relu").init(torch.Generator().manual_seed(0), D, "cpu")
+    counts = [sum(v.numel() for v in p.values()) for p in (small, large)]
+    assert counts == [2842, 22210] and round(counts[1] / counts[0], 2) == 7.81  # L271 "roughly a factor of 8"
+    if not os.environ.get("LEARNOPT_DATA"):
+        pytest.skip("needs LEARNOPT_DATA (CI sets it)")
+    task = omniglot_classification(7, seed=3)
+    assert task.train_x.shape == (7 * 15, 48) and task.val_x.shape == (7 * 5, 48)
+    assert torch.equal(torch.bincount(task.train_y), torch.full((7,), 15))
+    assert torch.allclose(task.train_x.mean(0), torch.zeros(48), atol=1e-5)
+    assert torch.allclose(task.train_x.std(0), torch.ones(48), atol=1e-4)
+    assert not torch.equal(task.train_x, omniglot_classification(7, seed=4).train_x)
+    with pytest.raises(ValueError, match="n_classes must be an integer from 2 to 964; got 1"):
+        omniglot_classification(1)
+
+
+def test_evaluate_scores_areas_counts_divergence_and_tunes_on_its_own_tasks():
+    from learnopt_course.gps import driver, evaluate
+
+    g = torch.Generator().manual_seed(0)
+    tasks = [driver.LogisticProblem.sample(g) for _ in range(3)]
+    objective = driver.task_objective
+    curves = evaluate.curves(tasks, "sgd", 5, objective, {"lr": 0.5})
+    assert curves.shape == (3, 6) and torch.allclose(curves[:, 0], torch.tensor(math.log(2), dtype=D))
+    assert torch.allclose(evaluate.auc(curves), curves[:, 1:].sum(1))
+    from learnopt_course.tasks.base import FunctionTask
+
+    bowl = [FunctionTask(lambda p, t: 0.5 * (p["w"] ** 2).sum(), {"w": torch.ones(2, dtype=D)})]
+    height = lambda task, p: 0.5 * (p["w"] ** 2).sum()  # noqa: E731
+    blown = evaluate.curves(bowl, "sgd", 5, height, {"lr": 1e200})
+    assert blown[0, 0] == 1.0 and not torch.isfinite(blown[0, 2:]).any() and evaluate.auc(blown)[0] == math.inf
+    lr, scores = evaluate.tune(bowl, "sgd", 5, height, grid=(0.01, 1.0, 1e200))
+    assert lr == min(scores, key=scores.get) == 1.0 and scores[1e200] == math.inf
+    assert evaluate.Result(lr, blown).diverged == 1
+    rows = evaluate.compare(tasks, 5, objective, learned={}, tuned={"SGD": 1.0}, baselines={"SGD": ("sgd", {})})
+    assert "SGD" in evaluate.table(rows) and rows["SGD"].diverged == 0
+    with pytest.raises(KeyError, match="missing \\['Adam'\\]"):
+        evaluate.compare(tasks, 5, objective, learned={}, tuned={}, baselines={"Adam": ("adam", {})})

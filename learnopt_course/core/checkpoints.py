@@ -97,3 +97,6 @@ def _ensure_registered() -> None:
         from ..optimizers.learned import CoordinateLSTM, LSTMConfig
 
         register("lstm", CoordinateLSTM, lambda config: CoordinateLSTM(LSTMConfig(**config)))
+    if "gps" not in _KINDS:
+        from ..gps.driver import GroupedStudent, StudentConfig
+        register("gps", GroupedStudent, lambda config: GroupedStudent(StudentConfig(**config)))

@@ -1,48 +1,61 @@
-"""A first end-to-end guided-policy-search loop for one coordinate group (Li & Malik 2017, sec. 3.4-3.5), on the
-low-dimensional logistic-regression warm-up of Li & Malik (2016).
+"""Guided policy search with Bregman ADMM for learning an optimizer (Li & Malik 2017, sec. 3.4-3.5), on any task
+of the unroll engine whose parameters are a dict of tensors: one coordinate group per tensor (sec. 3.5).
 
-**Deviation, stated:** the teacher's per-coordinate state here is ``s_j = [x_j, g_j, dx_j]`` (the iterate, the
-current minibatch gradient and the last step), not the 77 features of Phi: with it momentum SGD is exactly linear
-(``a = -lr g + momentum dx``), which is how the teacher is initialised (external practice, note A.6/A.12), and the
-LQG stays 3 + 1 dimensional. The student sees only the observation features Psi, through an LSTM.
+**Deviations, stated.**
 
-Measured (3 seeds; 20 training and 20 held-out problems each, T = 30, 8 iterations with nu = 0.01, about 10 s
-each): the student fits the teacher's mean actions with R^2 0.97-0.98; run as an optimizer on the held-out problems
-its area under the loss curve is 1-5 % below the initial momentum teacher's (0.193 vs 0.196, 0.202 vs 0.212, 0.277
-vs 0.278) and its final loss within 3 % of it either way: within noise, not yet a win. The teacher itself barely
-moves on these pooled problems (0.160 -> 0.163, 0.266 -> 0.262, 0.230 -> 0.226 at T); started badly tuned on a
-single problem it improves by 6-23 % (tests/test_gps.py). Without the step adjustment below, trust-region steps on
-separable problems (whose loss keeps falling with growing weights, beyond any local quadratic) made the teacher
-diverge; with nu = 0 the student has no Mahalanobis anchor and does not fit (R^2 < 0).
+* The teacher's per-coordinate state is ``s_j = [g_j, dx_j]`` (the current minibatch gradient and the last step),
+  not the 77 features of Phi (:func:`~.features.state_features` computes those): with it momentum SGD is exactly
+  linear (``a = -lr g + momentum dx``), which is how the teacher is initialised (external practice, note
+  A.6/A.12), and every group's LQG stays 2 + 1 dimensional. Phi also holds the iterate ``x_j``; ours leaves it out:
+  the student never observes it (sec. 3.3), and a teacher whose steps depend on it (we tried) teaches what the
+  student cannot imitate (R^2 below 0 on MNIST).
+* The cost. The paper's cost is the true objective ``f(x_t)``; a quadratic model of it in the per-coordinate states
+  is what the LQG needs. Ours is the local model the state makes available: the objective's change over step ``t``
+  is ``f(x_{t+1}) - f(x_t) ~ sum_j g_j(t+1) a_j(t) - h_t a_j(t)^2 / 2`` (exact for a quadratic with curvature
+  ``h_t``; the *next* minibatch's gradient keeps it unbiased, the current one is correlated with the step the
+  teacher takes from it), with ``h_t`` the fitted dynamics' coefficient of ``a_t`` in ``g_{t+1}``. The area under
+  the loss curve, ``sum_{t=1..T} f(x_t)``, weights step ``t``'s change by ``T - t`` (:func:`decrease_cost`).
+  An earlier version regressed the true objective on the states across rollouts (as GPS does for unknown costs):
+  with a few rollouts and four groups that regression is under-determined.
+* Every coordinate of a group shares the group's controller, dynamics and cost (the block-diagonal structure of
+  sec. 3.5); fits are pooled over at most ``max_coords`` sampled coordinates per group and all rollouts.
 
-One iteration: roll the teacher out on sampled problems (if its true objective got worse than the previous
-teacher's, return to that one and halve the trust region, else widen it by 1.5: Levine & Abbeel 2014's step
-adjustment, clipped to [0.01, 10]); fit the group's dynamics (pooled over rollouts and
-coordinates) and a quadratic per-coordinate cost of the true objective; take the trust-region trajectory step
-(:func:`~.lqg.trajectory_step`, with the dual variable and the KL to the linearised student when a student exists);
-fit the student to the teacher (:func:`~.badmm.policy_fit_loss`, backpropagation through time); update the duals.
+One iteration (:func:`train`): roll the teacher out on the training tasks (with the same exploration noise in every
+iteration, so that two teachers are compared on common random numbers; if its true objective got worse than the
+previous teacher's, return to that one and halve the trust region, else widen it by 1.5: Levine & Abbeel 2014's step
+adjustment, clipped to [0.01, 10]); per group, fit the dynamics, build the cost, take the trust-region trajectory step
+(:func:`~.lqg.trajectory_step`, with the dual variable and the KL to the linearised student); fit the students to
+the teachers (:func:`~.badmm.policy_fit_loss`, backpropagation through time, one Adam through the library's
+meta-trainer); update the duals (L117).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 import torch.nn.functional as F_
 from torch import Tensor
 
+from ..core import trees
+from ..tasks.base import Task
 from . import badmm, fit, lqg
 from .features import observation_features
 
 D = torch.float64
+G_, DX = 0, 1  # positions of g and dx in the teacher's per-coordinate state
 
 
-@dataclass
-class LogisticProblem:
-    """A 2-class logistic regression on Gaussian data in ``dim`` dimensions (no bias): ``f(x) = BCE(X x, y)``."""
+class LogisticProblem(Task):
+    """A 2-class logistic regression on Gaussian data in ``dim`` dimensions (no bias), full batch: ``f(x) = BCE(X x,
+    y)``, parameters ``{"w": x}`` from zero (Li & Malik 2016's warm-up)."""
 
-    X: Tensor
-    y: Tensor
+    name = "logistic"
+
+    def __init__(self, X: Tensor, y: Tensor) -> None:
+        self.X, self.y = X, y
 
     @classmethod
     def sample(cls, generator: torch.Generator, dim: int = 3, n: int = 100) -> LogisticProblem:
@@ -51,112 +64,165 @@ class LogisticProblem:
         X = torch.randn(n, dim, generator=generator, dtype=D) + (2 * labels[:, None] - 1) * centre
         return cls(X, labels)
 
-    def loss(self, x: Tensor) -> Tensor:
-        return F_.binary_cross_entropy_with_logits(self.X @ x, self.y)
+    def init_params(self, generator: torch.Generator | None = None) -> dict[str, Tensor]:
+        return {"w": torch.zeros(self.X.shape[1], dtype=D)}
 
-    def grad(self, x: Tensor) -> Tensor:
-        return self.X.T @ (torch.sigmoid(self.X @ x) - self.y) / self.y.shape[0]
+    def batch(self, t: int) -> None:
+        return None
+
+    def loss(self, params: Any, batch: Any = None) -> Tensor:
+        w = params["w"] if isinstance(params, dict) else params
+        return F_.binary_cross_entropy_with_logits(self.X @ w, self.y)
+
+
+def task_objective(task: Task, params: dict[str, Tensor]) -> Tensor:
+    """The true objective a run is scored by: the task's deterministic loss (``loss(params, None)``: the full batch
+    of a logistic problem; the whole training split, or the fixed subset a :class:`SubsetObjective` names)."""
+    with torch.no_grad():
+        return task.loss(params, None)
+
+
+class SubsetObjective:
+    """The true objective of a classification task on a fixed subset of its training split (the first ``n``
+    examples): Li & Malik's objective is the training loss; a 2k subset measures it at a fraction of the cost."""
+
+    def __init__(self, family: Any, n: int = 2000) -> None:
+        self.family, self.x, self.y = family, family.train_x[:n], family.train_y[:n]
+
+    def __call__(self, task: Task, params: dict[str, Tensor]) -> Tensor:
+        with torch.no_grad():
+            return self.family.loss(params, self.x, self.y)
 
 
 @dataclass
 class Rollouts:
-    """``S [R, T+1, n]`` per-coordinate states (R = rollouts x coordinates), ``A [R, T, 1]`` actions, ``O [R, T, 3]``
-    observation features, ``f [N, T+1]`` the true objective of each of the N rollouts."""
+    """Per group ``k``: ``S[k] [R, T+1, 2]`` states of the sampled coordinates (R = rollouts x coordinates),
+    ``A[k] [R, T, 1]`` actions, ``O[k] [R, T, 3]`` observation features; ``f [N, T+1]`` the true objective of each
+    of the N rollouts, ``seen [N, T+1]`` the minibatch losses the optimizer saw."""
 
-    S: Tensor
-    A: Tensor
-    O: Tensor
+    S: dict[str, Tensor]
+    A: dict[str, Tensor]
+    O: dict[str, Tensor]
     f: Tensor
+    seen: Tensor
+
+    @property
+    def area(self) -> Tensor:
+        """Each rollout's area under the true loss curve, ``sum_{t=1..T} f(x_t)`` (the paper's objective)."""
+        return self.f[:, 1:].sum(1)
 
 
 class LinearGaussianTeacher:
-    """A linear-Gaussian controller on ``s = [x, g, dx]`` as an optimizer of the engine's interface: each step
-    samples ``a ~ N(K_t s + k_t, G_t)`` for every coordinate (the mean with ``noise=False``) and moves to ``x + a``."""
+    """One linear-Gaussian controller per coordinate group on ``s = [g, dx]`` as an optimizer of the engine's
+    interface: each step samples ``a ~ N(K_t s + k_t, G_t)`` for every coordinate (the mean with ``noise=False``)."""
 
     name = "linear_gaussian_teacher"
     defaults: dict = {}
 
-    def __init__(self, controller: lqg.Controller, generator: torch.Generator, noise: bool = True) -> None:
-        self.controller, self.generator, self.noise = controller, generator, noise
+    def __init__(self, controllers: dict[str, lqg.Controller], generator: torch.Generator,
+                 noise: bool = True) -> None:
+        self.controllers, self.generator, self.noise = controllers, generator, noise
 
-    def init(self, params: Tensor) -> dict:
-        return {"t": 0, "previous": params.detach().clone()}
+    def init(self, params: Any) -> dict:
+        return {"t": 0, "previous": {k: v.detach().reshape(-1).to(D).clone() for k, v in trees.as_dict(params).items()}}
 
-    def step(self, params: Tensor, grads: Tensor, state: dict, hp=None) -> tuple[Tensor, dict]:  # noqa: ANN001
-        t = state["t"]
-        s = torch.stack([params, grads, params - state["previous"]], -1)
-        a = self.controller.sample(s, t, self.generator) if self.noise else self.controller.mean(s, t)
-        return params + a[:, 0], {"t": t + 1, "previous": params.detach().clone()}
+    def step(self, params: Any, grads: Any, state: dict, hp: Any = None) -> tuple[Any, dict]:
+        t, out, previous = state["t"], {}, {}
+        grad_dict = trees.as_dict(grads)
+        for key, p in trees.as_dict(params).items():
+            x = p.detach().reshape(-1).to(D)
+            s = torch.stack([grad_dict[key].detach().reshape(-1).to(D), x - state["previous"][key]], -1)
+            ctrl = self.controllers[key]
+            a = ctrl.sample(s, t, self.generator) if self.noise else ctrl.mean(s, t)
+            out[key] = (x + a[:, 0]).to(p.dtype).view_as(p)
+            previous[key] = x.clone()
+        return trees.like(params, out), {"t": t + 1, "previous": previous}
 
 
-def rollout(problems: list[LogisticProblem], make_optimizer, T: int, x0: Tensor) -> Rollouts:
-    """Run the optimizer ``make_optimizer()`` for ``T`` steps on every problem from ``x0`` through the unroll engine,
-    and read off the per-coordinate states ``[x, g, dx]``, actions and observation features Psi."""
+def _gradient(task: Task, params: dict[str, Tensor], t: int) -> dict[str, Tensor]:
+    leaves = {k: v.detach().requires_grad_(True) for k, v in params.items()}
+    with torch.enable_grad():
+        grads = torch.autograd.grad(task.step_loss(leaves, t), list(leaves.values()))
+    return dict(zip(leaves, grads))
+
+
+def rollout(tasks: Sequence[Task], make_optimizer: Callable[[], Any], T: int,
+            objective: Callable[[Task, dict], Tensor] = task_objective,
+            keep: dict[str, Tensor] | None = None) -> Rollouts:
+    """Run ``make_optimizer()`` for ``T`` steps on every task (from its initial parameters) through the unroll
+    engine and read off, for the coordinates ``keep[k]`` of each group (default: all), the states ``[g, dx]``,
+    actions and observation features Psi (computed from the minibatch losses the optimizer sees), and the true
+    objective along every run."""
     from ..meta.engine import unroll
 
-    S, A, O, fs = [], [], [], []
-    for prob in problems:
-        grads: list[Tensor] = []
-        run = unroll(lambda x, t, p=prob: p.loss(x), make_optimizer(), x0.clone(), T, record=True,
-                     callback=lambda t, w, g, loss: grads.append(g if g is not None else prob.grad(w.detach())))
-        xs, gs, f = torch.stack(run.trajectory), torch.stack(grads).detach(), run.losses
-        dx = torch.cat([torch.zeros_like(xs[:1]), xs[1:] - xs[:-1]])
-        S.append(torch.stack([xs, gs, dx], -1).transpose(0, 1))  # [coords, T+1, 3]
-        A.append(dx[1:].T.unsqueeze(-1))  # [coords, T, 1]
-        O.append(torch.stack([observation_features(xs[: t + 1], gs[: t + 1], f[: t + 1]) for t in range(T)], 1))
-        fs.append(f)
-    return Rollouts(torch.cat(S), torch.cat(A), torch.cat(O), torch.stack(fs))
+    S: dict[str, list] = {}
+    A: dict[str, list] = {}
+    O: dict[str, list] = {}
+    fs, seen = [], []
+    for task in tasks:
+        grads: list[dict] = []
+        params0 = task.init_params()
+        run = unroll(task, make_optimizer(), params0, T, record=True,
+                     callback=lambda t, w, g, loss: grads.append(trees.as_dict(g)) if g is not None else None)
+        grads.append(_gradient(task, trees.as_dict(run.trajectory[-1]), T))
+        f_seen = run.losses.detach().to(D)
+        seen.append(f_seen)
+        fs.append(torch.stack([objective(task, trees.as_dict(w)).to(D) for w in run.trajectory]))
+        for key in trees.as_dict(params0):
+            idx = keep[key] if keep is not None else slice(None)
+            xs = torch.stack([trees.as_dict(w)[key].detach().reshape(-1).to(D)[idx] for w in run.trajectory])
+            gs = torch.stack([g[key].detach().reshape(-1).to(D)[idx] for g in grads])
+            dx = torch.cat([torch.zeros_like(xs[:1]), xs[1:] - xs[:-1]])
+            S.setdefault(key, []).append(torch.stack([gs, dx], -1).transpose(0, 1))
+            A.setdefault(key, []).append(dx[1:].T.unsqueeze(-1))
+            O.setdefault(key, []).append(torch.stack(
+                [observation_features(xs[: t + 1], gs[: t + 1], f_seen[: t + 1]) for t in range(T)], 1))
+    cat = lambda d: {k: torch.cat(v) for k, v in d.items()}  # noqa: E731
+    return Rollouts(cat(S), cat(A), cat(O), torch.stack(fs), torch.stack(seen))
 
 
-def fit_cost(S: Tensor, f: Tensor, coords: int, ridge: float = 1e-6) -> tuple[Tensor, Tensor]:
-    """A per-coordinate quadratic model ``sum_j 1/2 s_j^T C_t s_j + c_t^T s_j`` (+ const) of the true objective
-    ``f(x_{t+1})`` in the states ``s_{t+1}``, by regression pooled over the rollouts: the coordinate group's shared
-    blocks (sec. 3.5). Returns ``C [T, n, n]`` (symmetric, possibly indefinite: the trust region keeps the step's
-    problem convex) and ``c [T, n]``.
-    ``S [N*coords, T+1, n]``, ``f [N, T+1]``."""
-    R, T1, n = S.shape
-    N = R // coords
-    iu = torch.triu_indices(n, n)
-    Cs, cs = [], []
-    for t in range(T1 - 1):
-        s = S[:, t + 1].reshape(N, coords, n)
-        quad = (s[:, :, iu[0]] * s[:, :, iu[1]]).sum(1)  # [N, n(n+1)/2]
-        feats = torch.cat([0.5 * quad, s.sum(1), torch.ones(N, 1, dtype=S.dtype)], 1)
-        w = torch.linalg.solve(feats.T @ feats + ridge * torch.eye(feats.shape[1], dtype=S.dtype),
-                               feats.T @ f[:, t + 1])
-        upper = torch.zeros(n, n, dtype=S.dtype)
-        upper[iu[0], iu[1]] = w[: iu.shape[1]]
-        C = 0.5 * (upper + upper.T)  # 1/2 s^T C s = sum_{i<=j} w_ij s_i s_j / 2 needs C_ii = w_ii, C_ij = w_ij / 2
-        Cs.append(C), cs.append(w[iu.shape[1] : iu.shape[1] + n])
-    return torch.stack(Cs), torch.stack(cs)
+def decrease_cost(dyn: lqg.Dynamics, scale: float = 1.0) -> lqg.Cost:
+    """The LQG cost of ``z_t = [s_t; a_t]``: ``scale (T - t) (g_{t+1} a_t - h_t a_t^2 / 2)`` with ``g_{t+1}`` through
+    the fitted dynamics and ``h_t`` their coefficient of ``a_t`` in ``g_{t+1}``: each coordinate's share of the
+    objective's change over step ``t`` (a second-order model, exact on quadratics), weighted by how many terms of
+    the area under the loss curve it enters. ``scale`` turns a coordinate's share into the objective's units (the
+    number of coordinates of the whole problem)."""
+    T, n = dyn.F.shape[0], dyn.state_dim
+    h = dyn.F[:, G_, n]  # d g_{t+1} / d a_t
+    C_next = torch.zeros(T, n, n, dtype=dyn.F.dtype)
+    C_next[:, G_, DX] = C_next[:, DX, G_] = 1.0
+    C_next[:, DX, DX] = -h
+    weights = scale * (T - torch.arange(T, dtype=dyn.F.dtype))
+    C_next = C_next * weights[:, None, None]
+    return cost_of_actions(C_next, torch.zeros(T, n, dtype=dyn.F.dtype), dyn)
 
 
-def cost_of_actions(C_next: Tensor, c_next: Tensor, dyn: lqg.Dynamics, action_penalty: float = 1e-4) -> lqg.Cost:
-    """The cost of ``z_t = [s_t; a_t]`` that the model predicts: the next state's quadratic cost through the fitted
-    dynamics, ``1/2 (F z + f)^T C (F z + f) + c^T (F z + f)``, plus a small action penalty (ours, so that a
-    minimum exists even where the fit is flat)."""
+def cost_of_actions(C_next: Tensor, c_next: Tensor, dyn: lqg.Dynamics, action_penalty: float = 0.0) -> lqg.Cost:
+    """A cost of the next state, ``1/2 s'^T C s' + c^T s'``, as a cost of ``z_t = [s_t; a_t]`` through the fitted
+    dynamics ``s' = F z + f``: ``1/2 (F z + f)^T C (F z + f) + c^T (F z + f)`` (+ an optional action penalty)."""
     F, f = dyn.F, dyn.f
     Ft = F.transpose(1, 2)
     C = Ft @ C_next @ F
     c = torch.einsum("tij,tj->ti", Ft, torch.einsum("tij,tj->ti", C_next, f) + c_next)
     m = dyn.action_dim
-    C[:, -m:, -m:] += action_penalty * torch.eye(m, dtype=C.dtype)
+    if action_penalty:
+        C[:, -m:, -m:] += action_penalty * torch.eye(m, dtype=C.dtype)
     return lqg.Cost(0.5 * (C + C.transpose(1, 2)), c)
 
 
 @dataclass
-class History:
-    teacher_loss: list[float] = field(default_factory=list)  # mean true objective at T of the accepted teacher
-    kl: list[float] = field(default_factory=list)
-    epsilon: list[float] = field(default_factory=list)
-    fit_r2: list[float] = field(default_factory=list)
-    dual_gap: list[float] = field(default_factory=list)
+class StudentConfig:
+    """One LSTM per coordinate group (``groups``: the parameter names), ``hidden`` units, ``inputs`` features."""
+
+    groups: list[str]
+    hidden: int = 16
+    inputs: int = 3
 
 
 class ObservationLSTM(torch.nn.Module):
-    """The student ``mu_omega(o_t)``: one LSTM layer over each coordinate's observation features Psi (shared by the
-    coordinates of the group, each with its own state) and a linear read-out of the step (sec. 3.5, A.5; ``hidden``
-    128 in the paper, smaller here for the CPU)."""
+    """A group's student ``mu_omega(o_t)``: one LSTM layer over each coordinate's observation features Psi (shared by
+    the coordinates of the group, each with its own state) and a linear read-out of the step (sec. 3.5, A.5;
+    ``hidden`` 128 in the paper, smaller here for the CPU)."""
 
     def __init__(self, hidden: int = 16, inputs: int = 3) -> None:
         super().__init__()
@@ -181,13 +247,83 @@ class ObservationLSTM(torch.nn.Module):
         return torch.stack(out, 1)
 
 
-class _PolicyFit:
-    """The theta-step as an objective of the meta-trainer: one window = one full-batch evaluation of the
-    policy-fit loss over the rollouts' observation sequences (backpropagation through time)."""
+class GroupedStudent(torch.nn.Module):
+    """The learned optimizer of sec. 3.5: one :class:`ObservationLSTM` per coordinate group (parameter tensor)."""
 
-    def __init__(self, student: ObservationLSTM, O: Tensor, target: Tensor, G_inv: Tensor, lam: Tensor,
-                 nu: Tensor) -> None:
-        self.student, self.args = student, (O, target, G_inv, lam, nu)
+    def __init__(self, config: StudentConfig) -> None:
+        super().__init__()
+        if not config.groups:
+            raise ValueError("config.groups must name at least one parameter tensor; got an empty list")
+        self.config = config
+        self.nets = torch.nn.ModuleDict({self._key(g): ObservationLSTM(config.hidden, config.inputs)
+                                         for g in config.groups})
+
+    @staticmethod
+    def _key(group: str) -> str:
+        return "g_" + group.replace(".", "_")
+
+    def net(self, group: str) -> ObservationLSTM:
+        key = self._key(group)
+        if key not in self.nets:
+            raise KeyError(f"group must be one of the groups this policy was trained on, {self.config.groups}; "
+                           f"got {group!r}")
+        return self.nets[key]
+
+    def forward(self, O: dict[str, Tensor]) -> dict[str, Tensor]:
+        return {k: self.net(k)(o) for k, o in O.items()}
+
+
+@dataclass
+class GPSConfig:
+    """BADMM guided policy search settings. No GPS hyperparameter is given by Li & Malik (2017): every default here
+    is external (``kl_step`` 0.2 per step is Levine et al.'s practice) or ours, chosen on training tasks."""
+
+    T: int = 30
+    iterations: int = 8
+    lr: float = 0.5  # the initial momentum teacher's learning rate
+    momentum: float = 0.5
+    variance: float = 1e-3  # exploration variance of the initial teacher (and the student's fixed covariance)
+    kl_step: float = 0.2  # trust region per time step: epsilon = kl_step * T
+    nu: float = 0.01  # weight of KL(teacher || linearised student) in the teacher's step (the BADMM penalty)
+    alpha: float = 0.5  # dual step size
+    fit_steps: int = 150  # Adam steps on the policy-fit loss per iteration
+    student_lr: float = 1e-2
+    hidden: int = 16
+    max_coords: int = 512  # coordinates per group in the fits
+    fit_coords: int = 128  # coordinates per group and rollout in the student's fit
+
+    def __post_init__(self) -> None:
+        for name in ("T", "iterations", "fit_steps", "hidden", "max_coords", "fit_coords"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer; got {value!r}")
+        for name in ("lr", "variance", "kl_step", "student_lr"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0; got {getattr(self, name)!r}")
+
+
+@dataclass
+class History:
+    """Per iteration: the accepted teacher's mean true objective at T and area under its curve, the trust region's
+    multiplier, per group the KL of the step against its bound, the student's R^2 on the teacher's mean actions,
+    the dual gap ``mean |E[mu_pi] - E[mu_psi]|`` and ``mean |lambda|``."""
+
+    teacher_loss: list[float] = field(default_factory=list)
+    teacher_area: list[float] = field(default_factory=list)
+    multiplier: list[float] = field(default_factory=list)
+    kl: list[dict[str, float]] = field(default_factory=list)
+    epsilon: list[float] = field(default_factory=list)
+    fit_r2: list[float] = field(default_factory=list)
+    dual_gap: list[float] = field(default_factory=list)
+    lam: list[float] = field(default_factory=list)
+
+
+class _PolicyFit:
+    """The theta-step as an objective of the meta-trainer: one window = one full-batch evaluation of the summed
+    policy-fit losses of all groups over the rollouts' observation sequences (backpropagation through time)."""
+
+    def __init__(self, student: GroupedStudent, data: dict[str, tuple]) -> None:
+        self.student, self.data = student, data
 
     def parameters(self) -> dict[str, Tensor]:
         return dict(self.student.named_parameters())
@@ -195,106 +331,156 @@ class _PolicyFit:
     def start(self, generator: torch.Generator) -> None:
         return None
 
-    def unroll(self, phi, worker, length: int, graph: bool) -> tuple[Tensor, None]:  # noqa: ANN001
-        O, target, G_inv, lam, nu = self.args
-        return badmm.policy_fit_loss(self.student(O), target, G_inv, lam, nu), None
+    def unroll(self, phi: Any, worker: Any, length: int, graph: bool) -> tuple[Tensor, None]:
+        total = sum(badmm.policy_fit_loss(self.student.net(k)(O), target, G_inv, lam, nu)
+                    for k, (O, target, G_inv, lam, nu) in self.data.items())
+        return total, None
 
 
-def fit_student(student: ObservationLSTM, opt: torch.optim.Optimizer, O: Tensor, target: Tensor, G_inv: Tensor,
-                lam: Tensor, nu: Tensor, steps: int) -> list[float]:
+def fit_student(student: GroupedStudent, opt: torch.optim.Optimizer, data: dict[str, tuple], steps: int) -> list[float]:
     """``steps`` full-batch steps of ``opt`` (kept across GPS iterations) on the policy-fit loss, through the one
-    meta-trainer of the library."""
+    meta-trainer of the library. ``data[group] = (O, target, G_inv, lam, nu)``."""
     from ..meta.trainer import TrainConfig, train as train_meta
 
-    return train_meta(_PolicyFit(student, O, target, G_inv, lam, nu), TrainConfig(runs=steps, steps=1, unroll=1),
-                      torch.Generator(), meta_optimizer=lambda params: opt, progress_desc=None)
+    return train_meta(_PolicyFit(student, data), TrainConfig(runs=steps, steps=1, unroll=1), torch.Generator(),
+                      meta_optimizer=lambda params: opt, progress_desc=None)
 
 
 def momentum_teacher(T: int, lr: float, momentum: float, variance: float) -> lqg.Controller:
-    """Momentum SGD as a linear-Gaussian controller on ``s = [x, g, dx]``: ``a = -lr g + momentum dx`` plus
+    """Momentum SGD as a linear-Gaussian controller on ``s = [g, dx]``: ``a = -lr g + momentum dx`` plus
     exploration noise (Li & Malik's initialisation, note A.6; external practice)."""
-    K = torch.tensor([[0.0, -lr, momentum]], dtype=D).expand(T, 1, 3).clone()
+    K = torch.tensor([[-lr, momentum]], dtype=D).expand(T, 1, 2).clone()
     return lqg.Controller(K, torch.zeros(T, 1, dtype=D), variance * torch.ones(T, 1, 1, dtype=D))
 
 
-def train(problems: list[LogisticProblem], *, T: int = 30, iterations: int = 8, lr: float = 0.5,
-          momentum: float = 0.5, variance: float = 1e-3, kl_step: float = 0.2, nu: float = 0.1,
-          alpha: float = 0.5, fit_steps: int = 150, hidden: int = 16,
-          generator: torch.Generator | None = None) -> tuple[lqg.Controller, ObservationLSTM, History]:
-    """BADMM guided policy search on one coordinate group (all coordinates of the logistic regressions): returns the
-    last teacher, the student and the history (teacher's true objective at T, KL against its bound, the student's
-    R^2 on the teacher's mean actions, the dual gap)."""
+def _r2(pred: Tensor, target: Tensor) -> float:
+    return float(1 - ((pred - target) ** 2).sum() / ((target - target.mean()) ** 2).sum().clamp_min(1e-300))
+
+
+def train(tasks: Sequence[Task], config: GPSConfig | None = None, *,
+          objective: Callable[[Task, dict], Tensor] = task_objective, generator: torch.Generator | None = None,
+          callback: Callable[[int, History], None] | None = None,
+          **overrides: Any) -> tuple[dict[str, lqg.Controller], GroupedStudent, History]:
+    """BADMM guided policy search on ``tasks`` (their initial parameters and minibatch orders are the rollouts'
+    initial conditions): returns the last accepted teachers (one per group), the student and the history.
+    ``overrides`` replace fields of ``config``."""
+    config = GPSConfig(**({**(config.__dict__ if config else {}), **overrides}))
+    if not tasks:
+        raise ValueError("tasks must hold at least one task; got an empty sequence")
     g = generator or torch.Generator().manual_seed(0)
-    torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=g)))  # the student's initialisation
-    coords = problems[0].X.shape[1]
-    teacher = momentum_teacher(T, lr, momentum, variance)
-    student = ObservationLSTM(hidden)
-    opt = torch.optim.Adam(student.parameters(), lr=1e-2)
-    lam, nus = torch.zeros(T, 1, dtype=D), torch.full((T,), nu, dtype=D)
+    T = config.T
+    params0 = trees.as_dict(tasks[0].init_params())
+    groups = list(params0)
+    scale = float(sum(v.numel() for v in params0.values()))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(torch.randint(2**31 - 1, (), generator=g)))  # the student's initialisation
+        student = GroupedStudent(StudentConfig(groups, config.hidden))
+    opt = torch.optim.Adam(student.parameters(), lr=config.student_lr)
+    teacher = {k: momentum_teacher(T, config.lr, config.momentum, config.variance) for k in groups}
+    lam = {k: torch.zeros(T, 1, dtype=D) for k in groups}
+    nus = torch.full((T,), config.nu, dtype=D)
     history = History()
-    x0 = torch.zeros(coords, dtype=D)
     multiplier, previous = 1.0, None
-    for _ in range(iterations):
-        data = rollout(problems, lambda: LinearGaussianTeacher(teacher, g), T, x0)
-        area = float(data.f[:, 1:].sum(1).mean())
+    noise_seed = int(torch.randint(2**31 - 1, (), generator=g))
+    for iteration in range(config.iterations):
+        keep = {k: torch.randperm(v.numel(), generator=g)[: config.max_coords] for k, v in params0.items()}
+        noise = torch.Generator().manual_seed(noise_seed)  # common random numbers: every iteration's rollouts
+        data = rollout(tasks, lambda: LinearGaussianTeacher(teacher, noise), T, objective, keep)  # see the same noise
+        area = float(data.area.mean())
         if previous is not None and area > previous[0]:
             # the step made the true objective worse: the local model was trusted too far. Return to the previous
-            # teacher and halve the trust region (Levine & Abbeel 2014's step adjustment; clipped to [0.01, 10])
+            # teachers and halve the trust region (Levine & Abbeel 2014's step adjustment; clipped to [0.01, 10])
             teacher, data, area = previous[1], previous[2], previous[0]
             multiplier = max(0.01, 0.5 * multiplier)
         elif previous is not None:
             multiplier = min(10.0, 1.5 * multiplier)
         previous = (area, teacher, data)
         history.teacher_loss.append(float(data.f[:, -1].mean()))
-        dyn = fit.fit_dynamics(data.S, data.A)
-        cost = cost_of_actions(*fit_cost(data.S, data.f, coords), dyn)
-        mu0, sigma0 = data.S[:, 0].mean(0), torch.cov(data.S[:, 0].T) + 1e-6 * torch.eye(3, dtype=D)
-        with torch.no_grad():
-            linear_student = fit.fit_policy(data.S, student(data.O), variance=variance)
-        step = lqg.trajectory_step(dyn, cost, teacher, mu0, sigma0, multiplier * kl_step * T, lam=lam, nu=nu,
-                                   policy=linear_student)
-        teacher = step.controller
-        history.kl.append(step.kl), history.epsilon.append(step.epsilon)
-        target = torch.einsum("tmn,rtn->rtm", teacher.K, data.S[:, :-1]) + teacher.k
-        G_inv = torch.linalg.inv(teacher.G)
-        fit_student(student, opt, data.O, target, G_inv, lam, nus, fit_steps)
-        with torch.no_grad():
-            mu_pi = student(data.O)
-        residual = ((mu_pi - target) ** 2).sum()
-        history.fit_r2.append(float(1 - residual / ((target - target.mean()) ** 2).sum()))
-        lam = badmm.dual_step(lam, nus, mu_pi, target, alpha)
-        history.dual_gap.append(float((mu_pi.mean(0) - target.mean(0)).abs().mean()))
+        history.teacher_area.append(area)
+        history.multiplier.append(multiplier)
+        epsilon = multiplier * config.kl_step * T
+        new_teacher, kls, fits, r2_parts = {}, {}, {}, []
+        for k in groups:
+            S, A, O = data.S[k], data.A[k], data.O[k]
+            dyn = fit.fit_dynamics(S, A)
+            cost = decrease_cost(dyn, scale)
+            mu0 = S[:, 0].mean(0)
+            sigma0 = torch.cov(S[:, 0].T) + 1e-8 * torch.eye(S.shape[-1], dtype=D)
+            with torch.no_grad():
+                linear_student = fit.fit_policy(S, student.net(k)(O), variance=config.variance)
+            step = lqg.trajectory_step(dyn, cost, teacher[k], mu0, sigma0, epsilon, lam=lam[k], nu=config.nu,
+                                       policy=linear_student)
+            new_teacher[k], kls[k] = step.controller, step.kl
+            target = torch.einsum("tmn,rtn->rtm", step.controller.K, S[:, :-1]) + step.controller.k
+            sub = _fit_subset(S.shape[0], len(tasks), config.fit_coords, g)
+            fits[k] = (O[sub], target[sub], torch.linalg.inv(step.controller.G), lam[k], nus)
+        teacher = new_teacher
+        history.kl.append(kls), history.epsilon.append(epsilon)
+        fit_student(student, opt, fits, config.fit_steps)
+        gaps, lams, preds, targets = [], [], [], []
+        for k in groups:
+            S, O = data.S[k], data.O[k]
+            with torch.no_grad():
+                mu_pi = student.net(k)(O)
+            target = torch.einsum("tmn,rtn->rtm", teacher[k].K, S[:, :-1]) + teacher[k].k
+            preds.append(mu_pi.reshape(-1)), targets.append(target.reshape(-1))
+            lam[k] = badmm.dual_step(lam[k], nus, mu_pi, target, config.alpha)
+            gaps.append(float((mu_pi.mean(0) - target.mean(0)).abs().mean()))
+            lams.append(float(lam[k].abs().mean()))
+        history.fit_r2.append(_r2(torch.cat(preds), torch.cat(targets)))
+        history.dual_gap.append(sum(gaps) / len(gaps))
+        history.lam.append(sum(lams) / len(lams))
+        if callback is not None:
+            callback(iteration, history)
     return teacher, student, history
 
 
-def run_student(student: ObservationLSTM, problems: list[LogisticProblem], T: int) -> Tensor:
-    """The student as an optimizer (its mean step, no noise) on ``problems``: the true objective ``[N, T+1]``."""
-    x0 = torch.zeros(problems[0].X.shape[1], dtype=D)
-    return rollout(problems, lambda: PredictedStepDescent(student), T, x0).f
+def _fit_subset(rows: int, rollouts: int, per_rollout: int, generator: torch.Generator) -> Tensor:
+    """Rows of a group's ``[rollouts * coords, ...]`` arrays to fit the student on: at most ``per_rollout`` of each
+    rollout's coordinates (the same ones in every rollout)."""
+    coords = rows // rollouts
+    chosen = torch.randperm(coords, generator=generator)[:per_rollout]
+    return (torch.arange(rollouts)[:, None] * coords + chosen[None]).reshape(-1)
+
+
+def run_student(student: GroupedStudent, tasks: Sequence[Task], T: int,
+                objective: Callable[[Task, dict], Tensor] = task_objective) -> Tensor:
+    """The student as an optimizer (its mean step, no noise) on ``tasks``: the true objective ``[N, T+1]``."""
+    from ..meta.engine import unroll
+
+    out = []
+    for task in tasks:
+        run = unroll(task, PredictedStepDescent(student), task.init_params(), T, record=True)
+        out.append(torch.stack([objective(task, trees.as_dict(w)).to(D) for w in run.trajectory]))
+    return torch.stack(out)
 
 
 class PredictedStepDescent:
     """The trained student as an optimizer ("predicted step descent", Li & Malik 2017, sec. 4) behind the engine's
-    optimizer interface: every tensor is a coordinate group, each coordinate keeps its LSTM state and the last three
-    iterates, two gradients and two objective values that Psi needs; the step is the LSTM's mean action. Use it with
-    :func:`learnopt_course.meta.engine.unroll` or :class:`learnopt_course.optimizers.TorchOptimizer` (with a closure:
-    the rule observes the objective's value)."""
+    optimizer interface: every tensor is a coordinate group, run by the group's LSTM (a bare tensor is the student's
+    only group); each coordinate keeps its LSTM state and the last three iterates, two gradients and two objective
+    values that Psi needs; the step is the LSTM's mean action. Use it with :func:`learnopt_course.meta.engine.unroll`
+    or :class:`learnopt_course.optimizers.TorchOptimizer` (with a closure: the rule observes the objective's value).
+    ``groups`` maps the optimized tensors' names to the student's groups (default: the same names)."""
 
     name = "predicted_step_descent"
     uses_loss = True
     defaults: dict = {}
 
-    def __init__(self, student: ObservationLSTM) -> None:
-        self.student = student
+    def __init__(self, student: GroupedStudent, groups: dict[str, str] | None = None) -> None:
+        self.student, self.groups = student, groups or {}
 
-    def init(self, params) -> dict:  # noqa: ANN001
-        from ..core import trees
+    def _net(self, key: str) -> ObservationLSTM:
+        if key == trees.SINGLE and len(self.student.config.groups) == 1:
+            return self.student.net(self.student.config.groups[0])
+        return self.student.net(self.groups.get(key, key))
 
+    def init(self, params: Any) -> dict:
+        for key in trees.as_dict(params):
+            self._net(key)  # an unknown group fails here, with the names it expected
         return {"t": 0, "groups": {k: None for k in trees.as_dict(params)}}
 
-    def step(self, params, grads, state, hp=None, *, loss: Tensor):  # noqa: ANN001
-        from ..core import trees
-
+    def step(self, params: Any, grads: Any, state: dict, hp: Any = None, *, loss: Tensor) -> tuple[Any, dict]:
         new_params, groups = {}, {}
         f = loss.detach().to(D).reshape(1)
         grad_dict = trees.as_dict(grads)
@@ -303,8 +489,9 @@ class PredictedStepDescent:
             x = p.detach().reshape(-1).to(D).clone()
             gr = grad_dict[key].detach().reshape(-1).to(D).clone()
             previous = state["groups"][key]
+            net = self._net(key)
             if previous is None:
-                hx, hg, hf, lstm = x[None], gr[None], f, self.student.init_state(x.numel())
+                hx, hg, hf, lstm = x[None], gr[None], f, net.init_state(x.numel())
             else:  # Psi looks back at most two steps: the last three entries give the same features
                 hx = torch.cat([previous["x"], x[None]])[-3:]
                 hg = torch.cat([previous["g"], gr[None]])[-3:]
@@ -312,7 +499,17 @@ class PredictedStepDescent:
                 lstm = previous["lstm"]
             o = observation_features(hx, hg, hf)
             with torch.no_grad():
-                a, lstm = self.student.step(o, lstm)
+                a, lstm = net.step(o, lstm)
             new_params[key] = (x + a[:, 0]).to(p.dtype).view_as(p)
             groups[key] = {"x": hx, "g": hg, "f": hf, "lstm": lstm}
         return trees.like(params, new_params), {"t": state["t"] + 1, "groups": groups}
+
+
+def auc(curves: Tensor) -> Tensor:
+    """The paper's objective for curves ``[..., T+1]``: ``sum_{t=1..T} f(x_t)``."""
+    return curves[..., 1:].sum(-1)
+
+
+__all__ = ["LogisticProblem", "SubsetObjective", "Rollouts", "LinearGaussianTeacher", "rollout", "decrease_cost",
+           "cost_of_actions", "StudentConfig", "ObservationLSTM", "GroupedStudent", "GPSConfig", "History", "train",
+           "fit_student", "momentum_teacher", "run_student", "PredictedStepDescent", "auc", "task_objective"]

@@ -206,3 +206,20 @@ def trajectory_step(dyn: Dynamics, cost: Cost, old: Controller, mu0: Tensor, sig
     if best is None:
         raise ValueError("the trust-region step found no controller within the bound; widen eta_range")
     return StepResult(best[0], best[1], best[2], epsilon, iterations + 1)
+
+
+def lqr_backward(A: Tensor, B: Tensor, Q: Tensor, R: Tensor, T: int) -> Tensor:
+    """The deterministic finite-horizon LQR sweep, the noise-free core of :func:`lqg_backward`: minimise
+    ``sum_{t<T} (x_t^T Q x_t + u_t^T R u_t) / 2 + x_T^T Q x_T / 2`` subject to ``x_{t+1} = A x_t + B u_t``. With the
+    cost-to-go ``x^T P_t x / 2`` (``P_T = Q``), ``K_t = -(R + B^T P_{t+1} B)^{-1} B^T P_{t+1} A`` and
+    ``P_t = Q + A^T P_{t+1} (A + B K_t)`` (the Riccati recursion). Returns the gains ``K [T, m, n]``, ``u_t = K_t x_t``
+    (lesson 06, exercise 6.2; lesson 03's linear-quadratic adjoint is the same problem solved forwards-backwards)."""
+    if A.shape[0] != A.shape[1] or B.shape[0] != A.shape[0] or Q.shape != A.shape or R.shape != (B.shape[1],) * 2:
+        raise ValueError(f"A must be [n, n], B [n, m], Q [n, n] and R [m, m]; got {tuple(A.shape)}, "
+                         f"{tuple(B.shape)}, {tuple(Q.shape)}, {tuple(R.shape)}")
+    P, gains = Q, []
+    for _ in range(T):
+        K = -torch.linalg.solve(R + B.T @ P @ B, B.T @ P @ A)
+        P = _sym(Q + A.T @ P @ (A + B @ K))
+        gains.append(K)
+    return torch.stack(gains[::-1])

@@ -2,6 +2,7 @@
 
 * :mod:`.functional`: SGD, heavy ball, Nesterov, RMSprop and Adam as pure, differentiable steps (lessons 01-02);
 * :mod:`.learned`: the coordinatewise LSTM optimizer and the functional optimizer it defines (lesson 05);
+* :mod:`.cg` and :mod:`.lbfgs`: nonlinear conjugate gradient and L-BFGS with a fixed step (lesson 06's baselines);
 * :mod:`.torch_adapter`: any of them as a ``torch.optim.Optimizer``.
 
 ``minimize`` (a run of an optimizer on a loss, recording its trajectory) is the unroll engine's
@@ -22,12 +23,13 @@ from .functional import (
     rmsprop,
     sgd,
 )
+from .cg import ConjugateGradient, cg
 from .lbfgs import LBFGS, lbfgs
 from .learned import CoordinateLSTM, LSTMConfig, LSTMOptimizer
 from .torch_adapter import LearnedOptimizer, TorchOptimizer
 
 __all__ = [
-    "LBFGS", "OPTIMIZERS", "CoordinateLSTM", "lbfgs", "FunctionalOptimizer", "LSTMConfig", "LSTMOptimizer", "LearnedOptimizer",
+    "ConjugateGradient", "LBFGS", "OPTIMIZERS", "CoordinateLSTM", "cg", "lbfgs", "FunctionalOptimizer", "LSTMConfig", "LSTMOptimizer", "LearnedOptimizer",
     "Optimizer", "Params", "State", "TorchOptimizer", "Trajectory", "adagrad", "adam", "detach_state", "get", "heavy_ball",
     "minimize", "nesterov", "nesterov_position_step", "polyak_step", "rmsprop", "sgd",
 ]

@@ -10,7 +10,7 @@ from .landscapes import (
     Saddle,
     make_landscape,
 )
-from .classification import ClassificationTask, FewShotTask, mnist_task, omniglot_task
+from .classification import ClassificationTask, FewShotTask, mnist_task, omniglot_classification, omniglot_task
 from .families import FAMILIES, make_task
 from .models import FunctionalModel, cnn, mlp
 from .quadratic import QuadraticBatch
@@ -26,6 +26,7 @@ __all__ = [
     "make_task",
     "mlp",
     "mnist_task",
+    "omniglot_classification",
     "omniglot_task",
     "LANDSCAPES",
     "Landscape",

@@ -295,3 +295,53 @@ def omniglot_task(
     sampler = EpisodeSampler(data.images, n_way, k_shot, q_queries, rotations=rotations, seed=seed)
     net = cnn(n_way, channels, size)
     return FewShotTask(f"Omniglot {split} {n_way}-way {k_shot}-shot", net, sampler)
+
+
+def omniglot_classification(
+    n_classes: int = 10,
+    *,
+    project: int = 48,
+    hidden: tuple[int, ...] = (48,),
+    activation: str = "relu",
+    train_per_class: int = 15,
+    batch_size: int = 64,
+    seed: int = 0,
+    project_seed: int = 0,
+    split: str = "background",
+    root: str | os.PathLike | None = None,
+    dtype: torch.dtype = torch.float32,
+    device: torch.device | str | None = None,
+) -> ClassificationTask:
+    """A flat ``n_classes``-way classification problem from Omniglot: ``n_classes`` characters drawn with ``seed``,
+    ``train_per_class`` of each character's 20 drawings for training and the rest for validation, every image
+    randomly projected to ``project`` dimensions and standardised on the training split (as
+    :func:`mnist_task` does for MNIST), classified by an MLP ``project-hidden-n_classes``. Li & Malik (2017, sec. 4)
+    test their learned optimizer on unseen datasets (TFD with 7 classes, CIFAR-10 and CIFAR-100), which cannot be
+    downloaded here; 7-, 10- and 100-class Omniglot problems stand in for them."""
+    from ..config import default_device
+    from ..data import load_omniglot
+
+    data = load_omniglot(split, root=root)
+    if not isinstance(n_classes, int) or not 2 <= n_classes <= len(data):
+        raise ValueError(f"n_classes must be an integer from 2 to {len(data)}; got {n_classes!r}")
+    drawings = data.images.shape[1]
+    if not isinstance(train_per_class, int) or not 1 <= train_per_class < drawings:
+        raise ValueError(f"train_per_class must be an integer from 1 to {drawings - 1}; got {train_per_class!r}")
+    if not isinstance(project, int) or project < 1:
+        raise ValueError(f"project must be a positive number of dimensions; got {project!r}")
+    g = torch.Generator().manual_seed(seed)
+    chars = torch.randperm(len(data), generator=g)[:n_classes]
+    order = torch.stack([torch.randperm(drawings, generator=g) for _ in range(n_classes)])
+    images = data.images[chars].float() / 255  # [classes, drawings, size, size]
+    images = torch.gather(images, 1, order[:, :, None, None].expand_as(images))
+    flat = images.reshape(n_classes, drawings, -1)
+    P = torch.randn(flat.shape[-1], project, generator=torch.Generator().manual_seed(project_seed)) / flat.shape[-1] ** 0.5
+    labels = torch.arange(n_classes)[:, None].expand(n_classes, drawings)
+    train_x, val_x = (flat[:, :train_per_class] @ P).reshape(-1, project), (flat[:, train_per_class:] @ P).reshape(-1, project)
+    train_y, val_y = labels[:, :train_per_class].reshape(-1), labels[:, train_per_class:].reshape(-1)
+    mean, std = train_x.mean(0), train_x.std(0).clamp_min(1e-8)
+    device = default_device() if device is None else device
+    place = lambda t: t.to(device=device, dtype=dtype if t.is_floating_point() else None)  # noqa: E731
+    net = mlp([project, *hidden, n_classes], activation)
+    return ClassificationTask(f"Omniglot {n_classes}-class {net.name}", net, place((train_x - mean) / std),
+                              place(train_y), place((val_x - mean) / std), place(val_y), batch_size)
