@@ -25,7 +25,10 @@ def test_every_recipe_has_a_shipped_checkpoint_under_1_mb():
         assert entry["command"] == f"learnopt reproduce {name}"
 
 
-@pytest.mark.parametrize("name", sorted(RECIPES))
+LSTM_RECIPES = sorted(name for name, recipe in RECIPES.items() if isinstance(recipe, l2l.Recipe))
+
+
+@pytest.mark.parametrize("name", LSTM_RECIPES)
 def test_shipped_checkpoint_optimises_a_held_out_problem(name):
     if RECIPES[name].problem == "mnist" and not os.environ.get("LEARNOPT_DATA"):
         pytest.skip("needs LEARNOPT_DATA (CI sets it)")
@@ -77,3 +80,23 @@ def test_unknown_recipe_is_named():
         reproduce("x")
     with pytest.raises(KeyError, match="no shipped checkpoint"):
         l2l.shipped("x")
+
+
+def test_the_shipped_gps_policy_optimises_held_out_tasks_and_its_quick_reproduction_runs(tmp_path):
+    from learnopt_course.gps import driver, settings
+
+    if not os.environ.get("LEARNOPT_DATA"):
+        pytest.skip("needs LEARNOPT_DATA (CI sets it)")
+    student, info = l2l.shipped("gps-mnist48")
+    assert isinstance(student, driver.GroupedStudent) and info["recipe"] == "gps-mnist48"
+    assert student.config.groups == ["1.weight", "1.bias", "3.weight", "3.bias"]
+    setting = settings.SETTINGS[settings.TRAINED]
+    tasks, _ = settings.tasks(setting, [999], torch.float32, 1000)
+    curve = driver.run_student(student, tasks, setting.T, settings.true_objective)[0]
+    assert torch.isfinite(curve).all() and curve[-1] < 0.3 * curve[0]
+    # the recipe's teacher improved on its initial momentum teacher (the history is the accepted teacher's area)
+    assert info["teacher_area"][-1] < 0.95 * info["teacher_area"][0]
+    report = reproduce("gps-mnist48", out=tmp_path / "gps.pt", quick=True)
+    assert report["runs"] == RECIPES["gps-mnist48"].quick_iterations and (tmp_path / "gps.pt").is_file()
+    again, _ = l2l.load_checkpoint(tmp_path / "gps.pt", report["sha256"])
+    assert again.config.groups == student.config.groups

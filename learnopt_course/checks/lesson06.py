@@ -61,7 +61,7 @@ PSI = Exercise(
         "the relative change of the objective is taken with respect to the previous value f(t-1)": (
             lambda x_hist, g_hist, f_hist: _psi(x_hist, g_hist, f_hist, f_denominator="current")
         ),
-        "at t = 1 the earlier step of the third feature is x(1) - x(0): look at the lower limit of its first index": (
+        "at the second step, the earlier step of the third feature is the very first step: look at the lower limit of its first index": (
             lambda x_hist, g_hist, f_hist: _psi(x_hist, g_hist, f_hist, clamp=0)
         ),
     },

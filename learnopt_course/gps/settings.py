@@ -99,9 +99,11 @@ def train_recipe(recipe: GPSRecipe, quick: bool, seed: int) -> tuple[torch.nn.Mo
 
     setting = SETTINGS[recipe.setting]
     config = GPSConfig(**{**recipe.config.__dict__, "T": setting.T})
-    if quick:
-        config = GPSConfig(**{**config.__dict__, "iterations": recipe.quick_iterations})
-    train_tasks, _ = tasks(setting, list(range(recipe.rollouts)))
+    rollouts = recipe.rollouts
+    if quick:  # proves the command works: a few short iterations on half the rollouts
+        config = GPSConfig(**{**config.__dict__, "iterations": recipe.quick_iterations, "fit_steps": 5})
+        rollouts = max(1, rollouts // 2)
+    train_tasks, _ = tasks(setting, list(range(rollouts)))
     teachers, student, history = train(train_tasks, config, objective=true_objective,
                                        generator=torch.Generator().manual_seed(seed))
     info = {"runs": config.iterations, "teacher_area": [round(a, 3) for a in history.teacher_area],
@@ -187,9 +189,11 @@ def claims(results: dict[str, dict], learned: str = "PSD (GPS)", l2l: str = "L2L
     s = "MNIST 100-200-10"
     best = min(baselines(s), key=lambda k: final(s, k))
     ratio = final(s, learned) / final(s, best)
+    fastest = min(baselines(s), key=lambda k: area(s, k))
     diverged = results[s][learned].diverged
     out.append(Claim(SETTINGS[s].claim, f"PSD diverged on {diverged} tasks; its final loss / the best baseline's "
-                     f"({best}) = {ratio:.2f} (holds if no divergence and <= 1.1)", diverged == 0 and ratio <= 1.1))
+                     f"({best}) = {ratio:.2f} (holds if no divergence and <= 1.1); its area / the best baseline's "
+                     f"({fastest}) = {area(s, learned) / area(s, fastest):.2f}", diverged == 0 and ratio <= 1.1))
     s = "MNIST batch 10"
     best = min(baselines(s), key=lambda k: final(s, k))
     ratio = final(s, learned) / final(s, best)
@@ -201,9 +205,11 @@ def claims(results: dict[str, dict], learned: str = "PSD (GPS)", l2l: str = "L2L
     long = results[LONG][learned].curves
     ratio = float(long[:, -1].mean() / long[:, T].mean())
     out.append(Claim(SETTINGS[LONG].claim, f"PSD's loss at 2T / at T = {ratio:.2f} (holds if <= 1.05)", ratio <= 1.05))
-    failing = [s for s in results if results[s][l2l].diverged
-               or final(s, l2l) > 2 * min(final(s, k) for k in baselines(s))]
+    progress = {s: final(s, l2l) / float(results[s][l2l].curves[:, 0].mean()) for s in results}
+    failing = [s for s in results if results[s][l2l].diverged or progress[s] > 0.75]
+    worst = max(progress, key=progress.__getitem__)
     out.append(Claim("L269: L2LBGDBGD diverges or stalls on at least one setting (TFD)",
-                     f"L2LBGDBGD diverged or ended above twice the best baseline's final loss on {len(failing)} of "
-                     f"{len(results)} settings{': ' + ', '.join(failing) if failing else ''}", bool(failing)))
+                     f"L2LBGDBGD diverged, or ended above 3/4 of its initial loss (mean), on {len(failing)} of "
+                     f"{len(results)} settings; its worst final / initial loss is {progress[worst]:.2f} ({worst}) "
+                     "(holds if on at least one)", bool(failing)))
     return out
