@@ -163,6 +163,18 @@ def test_schedule_figure_compares_with_the_best_constant_rate():
     plt.close("all")
 
 
+def test_gps_figure_shows_the_trust_region_binding_and_the_teacher_improving():
+    import matplotlib.pyplot as plt
+
+    fig = widgets.gps_figure(kl_step=0.2, rollouts=6, seed=1, T=15, iterations=4)
+    area = fig.axes[0].get_lines()[0].get_ydata()
+    kl, bound = (line.get_ydata() for line in fig.axes[1].get_lines())
+    assert len(area) == 4 and area[-1] < area[0]  # from a badly tuned teacher, the accepted teacher improves
+    assert all(k <= 1.1 * b for k, b in zip(kl, bound))
+    assert "6 rollouts" in fig.axes[0].get_title() and "0.2" in fig.axes[1].get_title()
+    plt.close("all")
+
+
 @pytest.mark.parametrize("make, control, value", [("neumann_explorer", "K", 5), ("schedule_explorer", "seed", 3)])
 def test_explorer_rerenders_when_a_control_moves(live_widgets, make, control, value):
     box = getattr(widgets, make)()
