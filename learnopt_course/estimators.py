@@ -196,6 +196,42 @@ def svg1_samples(task: LinearControl, k: float, n: int, generator: torch.Generat
     return grads
 
 
+def svg0_samples(task: LinearControl, k: float, n: int, generator: torch.Generator) -> Tensor:
+    """Per-episode SVG(0) estimates of dJ/dk (Heess et al. 2015; model-free, a stochastic-policy deterministic policy
+    gradient): fit an action-value function ``Q_t(s, a)`` on quadratic features ``[s^2, s a, a^2, s, a, 1]`` to the
+    sampled returns-to-go (least squares, per time step; the actions' exploration noise identifies the dependence
+    on ``a``), then differentiate ``sum_t Q_t(s_t, -k s_t + sigma eps_t)`` through the reparameterised action at the
+    visited states, each half of the episodes with the ``Q`` fitted on the other half. No model is differentiated:
+    the bias comes from the fit of ``Q`` (Crouther 2023, sec. 3.2, leaves SVG(0) and SVG(1) "for later work")."""
+    s0, eps, xi = task.sample_noise(n, generator)
+    states, actions, rewards = [], [], []
+    with torch.no_grad():
+        s = s0
+        for t in range(task.T):
+            a = -k * s + task.sigma * eps[:, t]
+            states.append(s), actions.append(a)
+            s = s + a + task.noise * xi[:, t]
+            rewards.append(-(s**2) - task.cost * a**2)
+    togo = torch.stack(rewards, 1).flip(1).cumsum(1).flip(1)  # [n, T]
+
+    def features(s: Tensor, a: Tensor) -> Tensor:
+        return torch.stack([s**2, s * a, a**2, s, a, torch.ones_like(s)], 1)
+
+    # cross-fitting: each half's gradients use the Q fitted on the other half (fitting and differentiating on the
+    # same samples correlates the fit's error with the sample and biases the mean by a few standard errors)
+    halves = (torch.arange(n) < n // 2, torch.arange(n) >= n // 2)
+    coef = {h: [torch.linalg.lstsq(features(states[t][~m], actions[t][~m]), togo[~m, t : t + 1]).solution[:, 0]
+                for t in range(task.T)] for h, m in enumerate(halves)}
+    kk = torch.full((n,), float(k), dtype=torch.float64, requires_grad=True)
+    total = torch.zeros(n, dtype=torch.float64)
+    for t in range(task.T):
+        a = -kk * states[t] + task.sigma * eps[:, t]
+        q = features(states[t], a)
+        total = total + torch.where(halves[0], q @ coef[0][t], q @ coef[1][t])
+    (grads,) = torch.autograd.grad(total.sum(), kk)
+    return grads
+
+
 class _GaussianSearch:
     """The search of :func:`reinforce_gaussian_search` as a task for the unroll engine: the data of step ``t`` is a
     batch of actions ``a = mu + sigma eps`` and their rewards; the loss is the score-function surrogate

@@ -102,3 +102,16 @@ def test_policy_gradient_search_finds_the_best_action():
 def test_bad_sigma():
     with pytest.raises(ValueError, match="sigma must be > 0"):
         E.pathwise(lambda x: x, 0.0, -1.0, torch.zeros(3, dtype=torch.float64))
+
+
+def test_svg0_agrees_with_the_pathwise_svg_inf_reference_and_has_less_variance_than_reinforce():
+    from learnopt_course import estimators
+
+    task = estimators.LinearControl()
+    for seed, k in ((0, 0.5), (1, 1.0)):
+        svg0 = estimators.svg0_samples(task, k, 20000, torch.Generator().manual_seed(seed))
+        svg_inf = estimators.value_gradient_samples(task, k, 20000, torch.Generator().manual_seed(100 + seed))
+        se = (svg0.var() / svg0.numel() + svg_inf.var() / svg_inf.numel()).sqrt()
+        assert abs(float(svg0.mean() - svg_inf.mean())) < 3 * float(se)
+        reinforce = estimators.policy_gradient_samples(task, k, 20000, torch.Generator().manual_seed(seed))
+        assert svg0.var() < 0.2 * reinforce.var()
