@@ -142,6 +142,12 @@ def _run_cases(exercise: Exercise, student: Callable[..., Any], cases: list[Case
             ours = _gradients(exercise.reference, make_case(), exercise.grad_wrt)
             if not _close(theirs, ours, exercise.atol, exercise.rtol):
                 names = ", ".join(exercise.grad_wrt)
+                for mistake_hint, wrong in exercise.mistakes.items():  # a known mistake with the right value
+                    if _close(wrong(**make_case()), want, exercise.atol, exercise.rtol) and _close(
+                            theirs, _gradients(wrong, make_case(), exercise.grad_wrt), exercise.atol, exercise.rtol):
+                        _say(exercise, False, f"the values are right but the gradients with respect to {names} are "
+                             f"not ({label} {number}). Hint: {mistake_hint}")
+                        raise CheckFailed(f"Exercise {exercise.id}: wrong gradients ({label} {number})")
                 _say(exercise, False, f"the values are right but gradients with respect to {names} do not flow "
                      "through your result. Hint: avoid .detach(), .item(), .data, numpy and in-place updates")
                 raise CheckFailed(f"Exercise {exercise.id}: the autograd graph is cut ({label} {number})")
