@@ -157,3 +157,21 @@ def test_li_and_maliks_projected_mnist_task():
     assert torch.equal(again.train_x, task.train_x)  # one projection, from its seed
     with pytest.raises(ValueError, match="project needs a model on vectors"):
         make_task("mnist-cnn", project=48)
+
+
+def test_initialisation_schemes_follow_their_formulas():
+    from learnopt_course.tasks.models import mlp
+
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    torch_init = mlp([784, 32, 32, 10], "elu").init(g(), torch.float64)
+    he = mlp([784, 32, 32, 10], "elu", "he_uniform").init(g(), torch.float64)
+    glorot = mlp([784, 32, 32, 10], "tanh", "glorot").init(g(), torch.float64)
+    assert sum(v.numel() for v in he.values()) == 26506  # Crouther (2023)'s 784-32-32-10
+    for name, fan_in, fan_out in (("1.weight", 784, 32), ("3.weight", 32, 32), ("5.weight", 32, 10)):
+        assert float(torch_init[name].abs().max()) <= 1 / fan_in**0.5
+        assert 0.9 * (6 / fan_in) ** 0.5 < float(he[name].abs().max()) <= (6 / fan_in) ** 0.5
+        assert float(glorot[name].abs().max()) <= (6 / (fan_in + fan_out)) ** 0.5
+    assert all(float(he[k].abs().max()) == 0 for k in he if k.endswith("bias"))
+    assert float(torch_init["1.bias"].abs().max()) > 0  # the default draws biases too (every lesson's numbers)
+    with pytest.raises(ValueError, match="init must be one of"):
+        mlp([2, 2], init="xavier")

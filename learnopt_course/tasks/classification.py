@@ -167,6 +167,7 @@ def mnist_task(
     device: torch.device | str | None = None,
     project: int | None = None,
     project_seed: int = 0,
+    init: str = "torch",
 ) -> ClassificationTask:
     """An MNIST task. ``model``: ``logreg`` (784-10), ``mlp`` (784-hidden-10, e.g. 20 sigmoid units as in
     Andrychowicz et al. 2016, or (32, 32) as in Crouther 2023) or ``cnn``. The validation split is ``n_val``
@@ -175,7 +176,8 @@ def mnist_task(
     Images and parameters are in ``dtype`` on ``device`` (default: the lesson's ``cfg.device``). ``project=d``
     replaces each image by a random Gaussian projection to ``d`` dimensions (one matrix from ``project_seed``),
     standardised to zero mean and unit variance per dimension on the training split: Li & Malik (2017, sec. 4)'s
-    48-dimensional MNIST; the MLP then takes ``d`` inputs."""
+    48-dimensional MNIST; the MLP then takes ``d`` inputs. ``init``: the MLP's initialisation scheme
+    (:class:`~learnopt_course.tasks.models.FunctionalModel`)."""
     from ..config import default_device
 
     device = default_device() if device is None else device
@@ -203,9 +205,9 @@ def mnist_task(
             test_images, test_labels = _mnist("test", None if root is None else str(root))
             _projected_test = ((test_images.reshape(test_images.shape[0], -1) @ P - mean) / std, test_labels)
     if model == "logreg":
-        net = mlp([inputs, 10])
+        net = mlp([inputs, 10], init=init)
     elif model == "mlp":
-        net = mlp([inputs, *hidden, 10], activation)
+        net = mlp([inputs, *hidden, 10], activation, init)
     elif model == "cnn":
         net = cnn(10, channels, 28, activation="relu" if activation == "sigmoid" else activation)
     else:

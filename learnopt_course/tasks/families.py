@@ -22,6 +22,8 @@ FAMILIES: dict[str, tuple[Callable[..., Any], dict[str, Any], str]] = {
     "mnist-mlp-32x32-sigmoid": (mnist_task, {"hidden": (32, 32)}, "Crouther (2023)'s 784-32-32-10"),
     "mnist-mlp-32x32-tanh": (mnist_task, {"hidden": (32, 32), "activation": "tanh"},
                              "Crouther (2023)'s 784-32-32-10 with tanh, as in its PPO runs"),
+    "mnist-mlp-32x32-elu": (mnist_task, {"hidden": (32, 32), "activation": "elu", "init": "he_uniform"},
+                            "Crouther (2023)'s 784-32-32-10 with ELU and He-uniform init, as in its SVG runs"),
     "mnist-cnn": (mnist_task, {"model": "cnn"}, "a small CNN (16-32 channels)"),
     "mnist48-mlp-48-relu": (mnist_task, {"hidden": (48,), "activation": "relu", "project": 48},
                             "Li & Malik (2017)'s 48-48-10 ReLU net on MNIST projected to 48 dimensions"),

@@ -20,13 +20,23 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {"sigmoid": nn.Sigmoid, "relu": nn.ReL
 class FunctionalModel:
     """``model(params, x)`` evaluates ``module`` with ``params``; ``model.init(generator)`` draws fresh parameters.
 
-    Initialisation follows PyTorch's default for linear and convolution layers, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
-    for weights and biases, drawn from the given generator so that every run is reproducible.
+    Initialisation (``init``), drawn from the given generator so that every run is reproducible:
+
+    * ``"torch"`` (default): PyTorch's default for linear and convolution layers, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``
+      for weights and biases;
+    * ``"he_uniform"``: weights ``U(-sqrt(6/fan_in), sqrt(6/fan_in))`` (He et al. 2015), biases 0 (Crouther 2023,
+      Table 4.3's SVG runs);
+    * ``"glorot"``: weights ``U(-sqrt(6/(fan_in+fan_out)), ...)`` (Glorot & Bengio 2010), biases 0 (its PPO runs).
     """
 
-    def __init__(self, module: nn.Module, name: str) -> None:
+    INITS = ("torch", "he_uniform", "glorot")
+
+    def __init__(self, module: nn.Module, name: str, init: str = "torch") -> None:
+        if init not in self.INITS:
+            raise ValueError(f"init must be one of {self.INITS}; got {init!r}")
         self.module = module.requires_grad_(False)
         self.name = name
+        self.scheme = init
         self.shapes = {k: tuple(v.shape) for k, v in module.named_parameters()}
 
     @property
@@ -42,7 +52,14 @@ class FunctionalModel:
             owner = self.module.get_submodule(name.rsplit(".", 1)[0]) if "." in name else self.module
             weight = owner.weight
             fan_in = weight[0].numel()
-            bound = 1 / math.sqrt(fan_in)
+            fan_out = weight.shape[0] * (weight[0, 0].numel() if weight.dim() > 2 else 1)
+            is_bias = name.endswith("bias")
+            if self.scheme == "torch":
+                bound = 1 / math.sqrt(fan_in)
+            elif is_bias:
+                bound = 0.0
+            else:
+                bound = math.sqrt(6 / fan_in) if self.scheme == "he_uniform" else math.sqrt(6 / (fan_in + fan_out))
             params[name] = ((torch.rand(shape, generator=generator, dtype=dtype) * 2 - 1) * bound).to(device)
         return params
 
@@ -53,8 +70,9 @@ class FunctionalModel:
         return functional_call(self.module, params, (x,))
 
 
-def mlp(sizes: Sequence[int], activation: str = "sigmoid") -> FunctionalModel:
-    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between layers (logits out)."""
+def mlp(sizes: Sequence[int], activation: str = "sigmoid", init: str = "torch") -> FunctionalModel:
+    """A multilayer perceptron ``sizes[0] -> ... -> sizes[-1]`` with ``activation`` between layers (logits out),
+    initialised by ``init`` (see :class:`FunctionalModel`)."""
     if len(sizes) < 2 or any(not isinstance(s, int) or s < 1 for s in sizes):
         raise ValueError(f"sizes must be at least two positive integers; got {list(sizes)!r}")
     if activation not in ACTIVATIONS:
@@ -65,7 +83,7 @@ def mlp(sizes: Sequence[int], activation: str = "sigmoid") -> FunctionalModel:
         if i < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     name = "-".join(map(str, sizes)) + (f" {activation}" if len(sizes) > 2 else "")
-    return FunctionalModel(nn.Sequential(*layers), f"MLP {name}")
+    return FunctionalModel(nn.Sequential(*layers), f"MLP {name}", init)
 
 
 def cnn(n_classes: int = 10, channels: Sequence[int] = (16, 32), image_size: int = 28, in_channels: int = 1,
