@@ -207,3 +207,20 @@ def test_online_hypersvg_adapts_the_learning_rate_and_bandit_mode_freezes_it_aft
     assert len(bandit.lr) == 9 and len(set(bandit.lr[4:])) == 1 and len(bandit.model_loss) == 4
     with pytest.raises(ValueError, match="mode must be one of"):
         online.online_hypersvg(task, net, policy.LRPolicy(), 1, mode="greedy")
+
+
+def test_lesson_08_experiment_helpers_on_the_toy():
+    from learnopt_course.hypersvg import experiments as E
+
+    data = E.toy_trajectories(6, [0.1, 0.5], steps=10)
+    assert data.states.shape == (12, 11, 1) and set(data.states[:, 0, 0].tolist()) <= set(E.TOY_STARTS)
+    grid = torch.log(torch.tensor([0.1, 0.5, 1.0, 1.5, 2.0], dtype=D))
+    assert torch.allclose(E.toy_outer(grid), torch.tensor([5.2464, 3.9397, 2.3174, 3.0946, 2.8372], dtype=D), atol=5e-5)
+    perfect = svg.TrueSGD(toy_grad)
+    same, at_argmin = E.smoothing(perfect, torch.linspace(math.log(0.01), math.log(2.0), 200, dtype=D))
+    assert same.sign_changes_true == same.sign_changes_surrogate and same.distance_decades == 0.0
+    assert at_argmin == float(E.toy_outer(torch.linspace(math.log(0.01), math.log(2.0), 200, dtype=D)).min())
+    agreement = E.gradient_agreement(perfect, [0.05, 0.3, 1.0, 1.7], steps=10)
+    assert agreement.sign_chained == 1.0 and agreement.rank_chained > 0.99
+    net, losses, relative = E.fit_model(data, model.ModelConfig(1, [8]), 200, validation=data)
+    assert losses[-1] < 0.5 * losses[0] and relative is not None and relative < 1.0

@@ -1,0 +1,95 @@
+"""The experiments of lesson 08 as functions (Crouther 2023, sec. 4.1 and 4.3, and the tests the thesis did not run):
+the toy's trajectory data, fitting the synthetic optimizer, the smoothing measurement across model capacities, and
+the agreement of teacher-forced and chained SVG(infinity) gradients with the true hypergradient."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ..tasks.toy import ToyTask, toy_grad, toy_loss
+from .data import Transitions, collect_trajectories
+from .model import ModelConfig, SyntheticOptimizer, imitation_loss
+from .svg import Smoothness, TrueSGD, _one_step, smoothness, surrogate_outer, svg_inf_loss
+
+D = torch.float64
+TOY_STARTS = tuple(float(x) for x in torch.linspace(-10, 10, 41))  # Table 4.3: x0 in [-10, 10]
+TOY_EVAL_START = 7.0  # Table 4.3's evaluation start
+
+
+def toy_trajectories(runs: int, lrs: Sequence[float], steps: int = 20, seed: int = 0) -> Transitions:
+    """Plain SGD on the toy from ``runs`` starts drawn from ``TOY_STARTS`` (per seed ``seed + i``), at every
+    learning rate of ``lrs``: the model-learning data of sec. 4.1."""
+    def make(g: torch.Generator) -> ToyTask:
+        return ToyTask(TOY_STARTS[int(torch.randint(len(TOY_STARTS), (), generator=g))])
+
+    return collect_trajectories(make, lrs, steps, [seed + i for i in range(runs)])
+
+
+def fit_model(data: Transitions, config: ModelConfig, steps: int, lr: float = 3e-3, seed: int = 0,
+              validation: Transitions | None = None) -> tuple[SyntheticOptimizer, list[float], float | None]:
+    """Train a synthetic optimizer by the one-step imitation loss (eq. 4.1.1 corrected), full batch, Adam through
+    the library's meta-trainer; returns it, its training losses and (with ``validation``) the validation loss
+    divided by the variance of the validation targets."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net = SyntheticOptimizer(config).double()
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    s, log_lr, s_next = data.pairs()
+    losses = [_one_step(net, opt, lambda: imitation_loss(net, s, log_lr, s_next)) for _ in range(steps)]
+    relative = None
+    if validation is not None:
+        vs, vlr, vnext = validation.pairs()
+        with torch.no_grad():
+            relative = float(imitation_loss(net, vs, vlr, vnext) / vnext.var(0).sum())
+    return net, losses, relative
+
+
+def toy_outer(log_lrs: Tensor, model=None, steps: int = 20, x0: float = TOY_EVAL_START) -> Tensor:  # noqa: ANN001
+    """The toy's outer loss ``f(x_steps)`` from ``x0`` as a function of the learning rate: through true SGD
+    (``model=None``) or through a synthetic optimizer's mean."""
+    start = torch.tensor([x0], dtype=D)
+    return surrogate_outer(model or TrueSGD(toy_grad), start, log_lrs, steps, lambda s: toy_loss(s[..., 0]))
+
+
+def smoothing(model, log_lrs: Tensor, steps: int = 20) -> tuple[Smoothness, float]:  # noqa: ANN001
+    """:func:`~.svg.smoothness` of the model's outer loss against the truth on ``log_lrs``, and the true outer loss
+    at the surrogate's minimiser (what a learning rate chosen on the surrogate would really give)."""
+    true, surrogate = toy_outer(log_lrs, None, steps), toy_outer(log_lrs, model, steps)
+    return smoothness(log_lrs, true, surrogate), float(true[surrogate.argmin()])
+
+
+@dataclass
+class Agreement:
+    """SVG gradients against the true hypergradient ``d f(x_T) / d log lr`` over a set of learning rates."""
+
+    sign_teacher: float  # fraction of learning rates whose gradient has the true sign
+    sign_chained: float
+    rank_teacher: float  # Spearman rank correlation with the true gradients (chaotic gradients span decades: a
+    rank_chained: float  # Pearson correlation would be one outlier's)
+
+
+def gradient_agreement(model, lrs: Sequence[float], steps: int = 20, x0: float = TOY_EVAL_START) -> Agreement:  # noqa: ANN001
+    """For every learning rate: the true hypergradient of the toy's ``f(x_steps)`` from ``x0`` (differentiating the
+    true SGD map, lesson 02) against SVG(infinity) through ``model`` on the logged true trajectory, teacher-forced
+    (Alg. 5) and chained."""
+    true, teacher, chained = [], [], []
+    for lr in lrs:
+        run = collect_trajectories(lambda g: ToyTask(x0), [lr], steps, [0]).states[0]
+        for store, m, mode in ((true, TrueSGD(toy_grad), "chained"), (teacher, model, "teacher"),
+                               (chained, model, "chained")):
+            a = torch.tensor(math.log(lr), dtype=D, requires_grad=True)
+            (g,) = torch.autograd.grad(svg_inf_loss(m, a, run, lambda s: toy_loss(s[..., 0]), mode), a)
+            store.append(float(g))
+    t, te, ch = (torch.tensor(v, dtype=D) for v in (true, teacher, chained))
+
+    def corr(a: Tensor, b: Tensor) -> float:
+        ranks = lambda v: v.argsort().argsort().to(D)  # noqa: E731
+        return float(torch.corrcoef(torch.stack([ranks(a), ranks(b)]))[0, 1])
+
+    return Agreement(float((torch.sign(te) == torch.sign(t)).double().mean()),
+                     float((torch.sign(ch) == torch.sign(t)).double().mean()), corr(te, t), corr(ch, t))
