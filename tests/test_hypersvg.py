@@ -102,7 +102,7 @@ def test_the_synthetic_optimizer_imitates_toy_sgd_and_rolls_out_near_the_truth()
         loss = model.imitation_loss(net, s, lr, s_next)
         loss.backward()
         opt.step()
-        losses.append(float(loss))
+        losses.append(float(loss.detach()))
     assert losses[-1] < 0.05 * losses[0]
     vs, vlr, vnext = val.pairs()
     with torch.no_grad():
