@@ -224,3 +224,20 @@ def test_lesson_08_experiment_helpers_on_the_toy():
     assert agreement.sign_chained == 1.0 and agreement.rank_chained > 0.99
     net, losses, relative = E.fit_model(data, model.ModelConfig(1, [8]), 200, validation=data)
     assert losses[-1] < 0.5 * losses[0] and relative is not None and relative < 1.0
+
+
+def test_online_and_constant_runs_on_the_500_parameter_mnist_task():
+    import os
+
+    from learnopt_course.hypersvg import experiments as E
+
+    if not os.environ.get("LEARNOPT_DATA"):
+        pytest.skip("needs LEARNOPT_DATA (CI sets it)")
+    family = E.small_mnist()
+    assert family.model.num_parameters == 500 and len(E.THESIS_GRID) == 6
+    assert abs(E.THESIS_GRID[1] - 0.015848932) < 1e-8  # the thesis's 0.015848938 (float32)
+    online = E.online_runs(family, [0.01], [0], 4, inner_steps=10)
+    (run,) = online.values()
+    assert len(run["lr"]) == 4 and len(run["accuracy"]) == 4 and run["accuracy"][-1] > 0.3
+    constant = E.constant_runs(family, [0.01], [0], 40)
+    assert set(constant) == {(0.01, 0)} and abs(constant[0.01, 0] - run["accuracy"][-1]) < 0.3

@@ -93,3 +93,60 @@ def gradient_agreement(model, lrs: Sequence[float], steps: int = 20, x0: float =
 
     return Agreement(float((torch.sign(te) == torch.sign(t)).double().mean()),
                      float((torch.sign(ch) == torch.sign(t)).double().mean()), corr(te, t), corr(ch, t))
+
+
+# --- The MNIST part (sec. 4.3): a task small enough for a dense surrogate ------------------------------------------
+
+THESIS_GRID = tuple(float(x) for x in torch.logspace(-1, -5, 6, dtype=D))  # Table 4.4's starts, np.logspace(-1, -5, 6)
+
+
+def small_mnist(n_val: int = 2000, batch_size: int = 128):  # noqa: ANN201
+    """The surrogate's task: logistic regression on MNIST randomly projected to 49 dimensions, 500 parameters (the
+    thesis's 784-32-32-10 net has 26,506, and a dense surrogate of it, 26,507 -> 3072 -> 26,506, about 163 million
+    weights, does not fit a laptop; 49 = 7 x 7, the size of the spec's pooled images). Float64."""
+    from ..tasks import mnist_task
+
+    return mnist_task("logreg", n_val=n_val, batch_size=batch_size, dtype=D, project=49)
+
+
+def online_runs(family, starts: Sequence[float], seeds: Sequence[int], epochs: int, *, mode: str = "adaptive",  # noqa: ANN001
+                warmup: int = 10, inner_steps: int = 20, hidden: int = 256, lr_policy: float = 0.1,
+                lr_model: float = 1e-3) -> dict[tuple[float, int], dict]:
+    """Online HyperSVG (:func:`~.online.online_hypersvg`) from every start learning rate and seed on ``family``'s
+    tasks (an initialisation and a minibatch order per seed), with a fresh residual surrogate (500 -> ``hidden`` ->
+    500) and a constant-rate policy each time; the policy's SVG loss is the training loss on the first 2,000
+    training examples. Returns, per (start, seed), the learning rates and validation accuracies per meta-epoch."""
+    from ..core import trees
+    from .model import ModelConfig, SyntheticOptimizer
+    from .online import online_hypersvg
+    from .policy import LRPolicy
+
+    out = {}
+    x, y = family.train_x[:2000], family.train_y[:2000]
+    for seed in seeds:
+        for start in starts:
+            task = family.sample(torch.Generator().manual_seed(seed))
+            template = task.init_params()
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                model = SyntheticOptimizer(ModelConfig(family.model.num_parameters, [hidden], residual=True)).double()
+            history = online_hypersvg(task, model, LRPolicy(init_lr=start), epochs, inner_steps=inner_steps,
+                                      mode=mode, warmup=warmup, lr_policy=lr_policy, lr_model=lr_model,
+                                      svg_loss=lambda s: family.loss(trees.split(s, template), x, y),
+                                      score=lambda p: family.val_metrics(p)[1])
+            out[start, seed] = {"lr": history.lr, "accuracy": history.score}
+    return out
+
+
+def constant_runs(family, lrs: Sequence[float], seeds: Sequence[int], steps: int) -> dict[tuple[float, int], float]:  # noqa: ANN001
+    """Plain SGD at each constant learning rate for ``steps`` steps (the same tasks as :func:`online_runs`): the
+    validation accuracy at the end, per (lr, seed)."""
+    from ..meta.engine import unroll
+
+    out = {}
+    for seed in seeds:
+        for lr in lrs:
+            task = family.sample(torch.Generator().manual_seed(seed))
+            run = unroll(task, "sgd", task.init_params(), steps, hp={"lr": lr}, last_loss=False)
+            out[lr, seed] = family.val_metrics(run.params)[1]
+    return out
