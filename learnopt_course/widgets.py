@@ -446,3 +446,44 @@ def gps_explorer():
         f"Guided policy search on {v['rollouts']} logistic-regression problems (seed {v['seed']}) with a trust region "
         f"of {10 ** v['log10_kl_step']:.3g} per step. Left: the accepted teacher's area under the loss curve per "
         "iteration. Right: each trajectory step's KL divergence against its bound, on a log axis."))
+
+
+def svg_smoothing_figure(hidden: int = 8, train_steps: int = 1000, points: int = 400):
+    """Lesson 08: the toy's outer loss ``f(x_20)`` from x0 = 7 as a function of the learning rate, through true SGD
+    and through a synthetic optimizer with ``hidden`` units trained for ``train_steps`` imitation steps; the legend
+    gives both curves' slope sign changes and the model's relative validation error. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .hypersvg import experiments as E
+    from .hypersvg.model import ModelConfig
+
+    lrs = torch.logspace(-2, math.log10(2.0), 12).tolist()
+    train, val = E.toy_trajectories(40, lrs).split(0.8, torch.Generator().manual_seed(0))
+    net, _, relative = E.fit_model(train, ModelConfig(1, [hidden]), train_steps, validation=val)
+    grid = torch.linspace(math.log(0.01), math.log(2.0), points, dtype=torch.float64)
+    result, at_argmin = E.smoothing(net, grid)
+    fig, ax = plt.subplots(figsize=(8, 4))
+    x = grid.exp()
+    ax.plot(x, E.toy_outer(grid), label=f"true SGD ({result.sign_changes_true} slope sign changes)", **plotting.style(0))
+    ax.plot(x, E.toy_outer(grid, net), label=f"surrogate, {hidden} units, {train_steps} steps "
+            f"({result.sign_changes_surrogate} sign changes; validation error {relative:.3f})", **plotting.style(1))
+    ax.axvline(result.argmin_surrogate, linestyle=":", color=plotting.style(1)["color"],
+               label=f"surrogate's minimiser: true loss {at_argmin:.2f}")
+    ax.set(xscale="log", xlabel="learning rate", ylabel="f(x_20) from x0 = 7", title="smoothing is model error")
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def svg_smoothing_explorer():
+    """Sliders for the surrogate's capacity and training over :func:`svg_smoothing_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "hidden": w.IntSlider(value=8, min=2, max=64, step=2, description="hidden units"),
+        "train_steps": w.IntSlider(value=1000, min=100, max=3000, step=100, description="training steps"),
+    }
+    return interactive(controls, [["hidden", "train_steps"]], lambda v: svg_smoothing_figure(**v), lambda v: (
+        f"The toy's outer loss over learning rates 0.01 to 2 on a log axis: through true SGD, and through a synthetic "
+        f"optimizer with {v['hidden']} hidden units trained for {v['train_steps']} steps; the legend counts each "
+        "curve's slope sign changes and gives the true loss at the surrogate's minimiser."))

@@ -194,3 +194,12 @@ def test_every_explorer_describes_its_current_view_in_alt_text(live_widgets):
     box = widgets.estimator_explorer()
     box.controls["baseline"].value = True
     assert "leave-one-out baseline" in box.alt
+
+
+def test_svg_smoothing_figure_counts_sign_changes_of_both_curves():
+    import matplotlib.pyplot as plt
+
+    fig = widgets.svg_smoothing_figure(hidden=4, train_steps=200, points=200)
+    true, surrogate, _ = fig.axes[0].get_lines()
+    assert len(true.get_ydata()) == 200 and "sign changes" in true.get_label() and "4 units" in surrogate.get_label()
+    plt.close("all")
