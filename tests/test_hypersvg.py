@@ -241,3 +241,21 @@ def test_online_and_constant_runs_on_the_500_parameter_mnist_task():
     assert len(run["lr"]) == 4 and len(run["accuracy"]) == 4 and run["accuracy"][-1] > 0.3
     constant = E.constant_runs(family, [0.01], [0], 40)
     assert set(constant) == {(0.01, 0)} and abs(constant[0.01, 0] - run["accuracy"][-1]) < 0.3
+
+
+def test_thesis_baselines_search_the_learning_rate_of_sgd_by_validation_accuracy():
+    import os
+
+    from learnopt_course.hypersvg import experiments as E
+
+    if not os.environ.get("LEARNOPT_DATA"):
+        pytest.skip("needs LEARNOPT_DATA (CI sets it)")
+    family = E.small_mnist()
+    grid = E.thesis_search(family, "grid", 6, steps=30)
+    assert [round(p["lr"], 9) for p in grid.params] == [round(x, 9) for x in E.THESIS_GRID]
+    assert grid.best_params["lr"] > 1e-3 and -grid.best_value > 0.5  # fast rates win a short run
+    assert len(E.thesis_search(family, "bo", 6, steps=30).values) == 6
+    rnd = E.thesis_search(family, "random", 4, steps=30)
+    assert all(1e-5 <= p["lr"] <= 1e-1 for p in rnd.params)
+    with pytest.raises(ValueError, match="method must be"):
+        E.thesis_search(family, "pbt", 3)

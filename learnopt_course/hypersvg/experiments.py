@@ -150,3 +150,31 @@ def constant_runs(family, lrs: Sequence[float], seeds: Sequence[int], steps: int
             run = unroll(task, "sgd", task.init_params(), steps, hp={"lr": lr}, last_loss=False)
             out[lr, seed] = family.val_metrics(run.params)[1]
     return out
+
+
+def thesis_search(family, method: str, evaluations: int, seed: int = 0, steps: int = 2000):  # noqa: ANN001, ANN201
+    """One of Table 4.4's baselines on ``family`` (e.g. ``make_task("mnist-mlp-32x32-elu")``): plain SGD for ``steps``
+    steps (the thesis's 100 meta-epochs x 20) at learning rates chosen by ``method``: ``"grid"`` (``evaluations``
+    rates log-spaced from 1e-1 to 1e-5, the thesis's ``np.logspace(-1, -5, 6)`` for 6), ``"random"`` (uniform on
+    [1e-5, 1e-1], which the thesis's six draws, all in [0.027, 0.098], suggest) or ``"bo"`` (GP expected
+    improvement, a third of the budget random, on a log scale). Each evaluation trains from the same initialisation
+    and minibatch order (``seed``) and scores the validation accuracy; returns the :class:`~learnopt_course.hpo.search.SearchResult`
+    of the negated accuracies."""
+    from ..hpo import search
+    from ..meta.engine import unroll
+
+    if method not in ("grid", "random", "bo"):
+        raise ValueError(f"method must be 'grid', 'random' or 'bo'; got {method!r}")
+
+    def objective(p: dict[str, float]) -> float:
+        task = family.sample(torch.Generator().manual_seed(seed))
+        run = unroll(task, "sgd", task.init_params(), steps, hp={"lr": p["lr"]}, last_loss=False)
+        return -family.val_metrics(run.params)[1]
+
+    g = torch.Generator().manual_seed(seed)
+    if method == "grid":
+        return search.grid_search(objective, {"lr": torch.logspace(-1, -5, evaluations, dtype=D).tolist()})
+    if method == "random":
+        return search.random_search(objective, {"lr": (1e-5, 1e-1)}, evaluations, g)
+    init = max(1, evaluations // 3)
+    return search.gp_ei_search(objective, {"lr": (1e-5, 1e-1, "log")}, init, evaluations - init, g)
