@@ -19,10 +19,6 @@ from .core import Exercise, checker
 D = torch.float64
 
 
-def _reference_next(mu, s_next, sigma):
-    return mu + sigma * ((s_next - mu) / sigma).detach()
-
-
 def _next_case(seed: int, d: int | None = None) -> Callable[[], dict]:
     def make() -> dict:
         g = torch.Generator().manual_seed(800 + seed)
@@ -36,7 +32,7 @@ def _next_case(seed: int, d: int | None = None) -> Callable[[], dict]:
 NEXT = Exercise(
     id="8.1",
     name="reparameterized_next",
-    reference=_reference_next,
+    reference=hmodel.reparameterized_next,
     cases=[_next_case(s) for s in range(4)],
     grad_wrt=("mu",),
     mistakes={
@@ -53,7 +49,7 @@ NEXT = Exercise(
     hint="the reparameterised next state of eq. 3.2.3 with the noise that reproduces the observation; its value is "
          "the observed state, its derivative the model's",
     hidden=lambda s: [_next_case(s + k, (7, 1, 4)[k]) for k in range(3)],
-    library=(hmodel.infer_noise, hmodel.reparam_next),
+    library=(hmodel.reparameterized_next, hmodel.infer_noise, hmodel.reparam_next),
 )
 
 

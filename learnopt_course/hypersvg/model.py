@@ -77,6 +77,12 @@ def infer_noise_printed(model: SyntheticOptimizer, s: Tensor, log_lr: Tensor, s_
     return ((model(s, log_lr) - s_next) / model.sigma).detach()
 
 
+def reparameterized_next(mu: Tensor, s_next: Tensor, sigma: float) -> Tensor:
+    """``mu + sigma stopgrad((s' - mu) / sigma)``: the observed next state in value, the mean's in derivative (the two
+    steps above in one, for a mean already computed; lesson 08, exercise 8.1)."""
+    return mu + sigma * ((s_next - mu) / sigma).detach()
+
+
 def reparam_next(model: SyntheticOptimizer, s: Tensor, log_lr: Tensor, xi: Tensor) -> Tensor:
     """``mu(s, a) + sigma xi`` (eq. 3.2.3): differentiable in ``s`` and ``a`` through the model."""
     return model(s, log_lr) + model.sigma * xi
