@@ -109,7 +109,7 @@ class Rollouts:
     @property
     def area(self) -> Tensor:
         """Each rollout's area under the true loss curve, ``sum_{t=1..T} f(x_t)`` (the paper's objective)."""
-        return self.f[:, 1:].sum(1)
+        return auc(self.f)
 
 
 class LinearGaussianTeacher:
@@ -318,32 +318,17 @@ class History:
     lam: list[float] = field(default_factory=list)
 
 
-class _PolicyFit:
-    """The theta-step as an objective of the meta-trainer: one window = one full-batch evaluation of the summed
-    policy-fit losses of all groups over the rollouts' observation sequences (backpropagation through time)."""
-
-    def __init__(self, student: GroupedStudent, data: dict[str, tuple]) -> None:
-        self.student, self.data = student, data
-
-    def parameters(self) -> dict[str, Tensor]:
-        return dict(self.student.named_parameters())
-
-    def start(self, generator: torch.Generator) -> None:
-        return None
-
-    def unroll(self, phi: Any, worker: Any, length: int, graph: bool) -> tuple[Tensor, None]:
-        total = sum(badmm.policy_fit_loss(self.student.net(k)(O), target, G_inv, lam, nu)
-                    for k, (O, target, G_inv, lam, nu) in self.data.items())
-        return total, None
-
-
 def fit_student(student: GroupedStudent, opt: torch.optim.Optimizer, data: dict[str, tuple], steps: int) -> list[float]:
-    """``steps`` full-batch steps of ``opt`` (kept across GPS iterations) on the policy-fit loss, through the one
-    meta-trainer of the library. ``data[group] = (O, target, G_inv, lam, nu)``."""
-    from ..meta.trainer import TrainConfig, train as train_meta
+    """``steps`` full-batch steps of ``opt`` (kept across GPS iterations) on the summed policy-fit losses of all groups
+    over the rollouts' observation sequences (backpropagation through time), through the library's meta-trainer.
+    ``data[group] = (O, target, G_inv, lam, nu)``."""
+    from ..meta.trainer import fit as fit_steps  # (``fit`` here is the module of local fits)
 
-    return train_meta(_PolicyFit(student, data), TrainConfig(runs=steps, steps=1, unroll=1), torch.Generator(),
-                      meta_optimizer=lambda params: opt, progress_desc=None)
+    def loss() -> Tensor:
+        return sum(badmm.policy_fit_loss(student.net(k)(O), target, G_inv, lam, nu)
+                   for k, (O, target, G_inv, lam, nu) in data.items())
+
+    return fit_steps(student, opt, loss, steps)
 
 
 def momentum_teacher(T: int, lr: float, momentum: float, variance: float) -> lqg.Controller:
@@ -508,7 +493,7 @@ class PredictedStepDescent:
 
 
 def auc(curves: Tensor) -> Tensor:
-    """The paper's objective for curves ``[..., T+1]``: ``sum_{t=1..T} f(x_t)``."""
+    """The paper's objective for curves ``[..., T+1]``: ``sum_{t=1..T} f(x_t)`` (``inf`` for a diverged run)."""
     return curves[..., 1:].sum(-1)
 
 

@@ -18,7 +18,10 @@ import torch
 from torch import Tensor
 
 from ..core import trees
+from ..optimizers.cg import cg
+from ..optimizers.lbfgs import lbfgs
 from ..tasks.base import Task
+from .driver import auc  # the area under the curve, sum_{t=1..T} f(x_t) (inf for a diverged run)
 
 # name -> (optimizer, fixed hyperparameters); each one's learning rate is tuned on the grid
 BASELINES: dict[str, tuple[Any, dict[str, float]]] = {
@@ -27,22 +30,10 @@ BASELINES: dict[str, tuple[Any, dict[str, float]]] = {
     "AdaGrad": ("adagrad", {}),
     "RMSprop": ("rmsprop", {}),
     "Adam": ("adam", {}),
-    "CG": ("cg", {}),
-    "L-BFGS": ("lbfgs", {}),
+    "CG": (cg, {}),
+    "L-BFGS": (lbfgs, {}),
 }
 GRID = tuple(10 ** (k / 2) for k in range(-8, 1))  # 1e-4 .. 1 in half decades
-
-
-def _optimizer(spec: Any) -> Any:
-    if spec == "cg":
-        from ..optimizers.cg import cg
-
-        return cg
-    if spec == "lbfgs":
-        from ..optimizers.lbfgs import lbfgs
-
-        return lbfgs
-    return spec
 
 
 def curves(tasks: Sequence[Task], optimizer: Any, T: int, objective: Callable[[Task, dict], Tensor],
@@ -54,7 +45,7 @@ def curves(tasks: Sequence[Task], optimizer: Any, T: int, objective: Callable[[T
 
     out = []
     for task in tasks:
-        opt = optimizer() if callable(optimizer) and not hasattr(optimizer, "step") else _optimizer(optimizer)
+        opt = optimizer() if callable(optimizer) and not hasattr(optimizer, "step") else optimizer
         run = unroll(task, opt, task.init_params(), T, hp=dict(hp or {}), record=True, stop_nonfinite=True)
         values = [float(objective(task, trees.as_dict(w))) for w in run.trajectory]
         values += [math.inf] * (T + 1 - len(values))
@@ -62,11 +53,6 @@ def curves(tasks: Sequence[Task], optimizer: Any, T: int, objective: Callable[[T
     curve = torch.stack(out)
     bad = ~torch.isfinite(curve)
     return curve.masked_fill(bad.cummax(1).values, math.inf)
-
-
-def auc(curve: Tensor) -> Tensor:
-    """``sum_{t=1..T} f(x_t)`` of curves ``[..., T+1]`` (``inf`` for a diverged run)."""
-    return curve[..., 1:].sum(-1)
 
 
 def tune(tasks: Sequence[Task], optimizer: Any, T: int, objective: Callable[[Task, dict], Tensor],

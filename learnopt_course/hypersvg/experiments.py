@@ -14,7 +14,8 @@ from torch import Tensor
 from ..tasks.toy import ToyTask, toy_grad, toy_loss
 from .data import Transitions, collect_trajectories
 from .model import ModelConfig, SyntheticOptimizer, imitation_loss
-from .svg import Smoothness, TrueSGD, _one_step, smoothness, surrogate_outer, svg_inf_loss
+from ..meta.trainer import fit
+from .svg import Smoothness, TrueSGD, smoothness, surrogate_outer, svg_inf_loss
 
 D = torch.float64
 TOY_STARTS = tuple(float(x) for x in torch.linspace(-10, 10, 41))  # Table 4.3: x0 in [-10, 10]
@@ -40,7 +41,7 @@ def fit_model(data: Transitions, config: ModelConfig, steps: int, lr: float = 3e
         net = SyntheticOptimizer(config).double()
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     s, log_lr, s_next = data.pairs()
-    losses = [_one_step(net, opt, lambda: imitation_loss(net, s, log_lr, s_next)) for _ in range(steps)]
+    losses = fit(net, opt, lambda: imitation_loss(net, s, log_lr, s_next), steps)
     relative = None
     if validation is not None:
         vs, vlr, vnext = validation.pairs()

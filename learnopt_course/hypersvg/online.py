@@ -21,7 +21,8 @@ from torch import Tensor
 from ..core import trees
 from ..tasks.base import Task
 from .model import imitation_loss
-from .svg import _one_step, svg_inf_loss
+from ..meta.trainer import fit
+from .svg import svg_inf_loss
 
 MODES = ("adaptive", "bandit")
 
@@ -72,10 +73,9 @@ def online_hypersvg(task: Task, model, policy, epochs: int, *, inner_steps: int 
             log_lr = torch.full((inner_steps,), float(torch.log(torch.tensor(lr))), dtype=torch.float64)
             s, s_next = states[:-1], states[1:]
             if opt_model is not None:
-                for _ in range(model_steps):
-                    loss = _one_step(model, opt_model, lambda: imitation_loss(model, s, log_lr, s_next))
-                history.model_loss.append(loss)
-            _one_step(policy, opt_policy, lambda: svg_inf_loss(model, policy(), states, svg_loss, "chained"))
+                losses = fit(model, opt_model, lambda: imitation_loss(model, s, log_lr, s_next), model_steps)
+                history.model_loss.append(losses[-1])
+            fit(policy, opt_policy, lambda: svg_inf_loss(model, policy(), states, svg_loss, "chained"))
         if score is not None:
             history.score.append(float(score(trees.as_dict(params))))
     return history

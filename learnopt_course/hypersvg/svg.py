@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..meta.trainer import fit
 from .data import Transitions
 from .model import imitation_loss, infer_noise, infer_noise_printed, reparam_next
 
@@ -113,29 +114,6 @@ class DynaHistory:
     model_loss: list[float] = field(default_factory=list)
 
 
-class _Step:
-    """One full-batch loss as an objective of the library's meta-trainer (one window, one update)."""
-
-    def __init__(self, module: torch.nn.Module, loss: Callable[[], Tensor]) -> None:
-        self.module, self.loss = module, loss
-
-    def parameters(self) -> dict[str, Tensor]:
-        return dict(self.module.named_parameters())
-
-    def start(self, generator: torch.Generator) -> None:
-        return None
-
-    def unroll(self, phi, worker, length: int, graph: bool):  # noqa: ANN001, ANN201
-        return self.loss(), None
-
-
-def _one_step(module: torch.nn.Module, opt: torch.optim.Optimizer, loss: Callable[[], Tensor]) -> float:
-    from ..meta.trainer import TrainConfig, train
-
-    return train(_Step(module, loss), TrainConfig(runs=1, steps=1, unroll=1), torch.Generator(),
-                 meta_optimizer=lambda params: opt, progress_desc=None)[0]
-
-
 def offline_dyna(data: Transitions, model, policy, task_loss: Callable[[Tensor], Tensor], iterations: int, *,  # noqa: ANN001
                  horizon: int, batch: int = 8, lr_policy: float = 0.05, lr_model: float = 1e-3,
                  mode: str = "chained", generator: torch.Generator | None = None,
@@ -161,10 +139,10 @@ def offline_dyna(data: Transitions, model, policy, task_loss: Callable[[Tensor],
             a = policy(first) if getattr(policy, "state_dim", None) is not None else policy()
             return svg_inf_loss(model, a, window, task_loss, mode)
 
-        history.value.append(_one_step(policy, opt_policy, value))
+        history.value.append(fit(policy, opt_policy, value)[0])
         if opt_model is not None:
             s, lr, s_next = data.states[runs, :-1].reshape(-1, data.states.shape[-1]), \
                 data.log_lr[runs].repeat_interleave(data.steps), data.states[runs, 1:].reshape(-1, data.states.shape[-1])
-            history.model_loss.append(_one_step(model, opt_model, lambda: imitation_loss(model, s, lr, s_next)))
+            history.model_loss.append(fit(model, opt_model, lambda: imitation_loss(model, s, lr, s_next))[0])
         history.lr.append(policy.lr(first) if getattr(policy, "state_dim", None) is not None else policy.lr())
     return history

@@ -173,3 +173,29 @@ def train(objective: MetaObjective, config: TrainConfig, generator: torch.Genera
         warnings.warn(f"meta-training skipped {skipped} non-finite meta-updates (diverged inner runs); those runs "
                       "stopped early and are inf in the history", RuntimeWarning, stacklevel=2)
     return history
+
+
+class _FullBatchLoss:
+    """A loss that needs no inner run (a regression, a policy step through a model) as an objective of
+    :func:`train`: one window is one evaluation of ``loss()``."""
+
+    def __init__(self, module: torch.nn.Module, loss: Callable[[], torch.Tensor]) -> None:
+        self.module, self.loss = module, loss
+
+    def parameters(self) -> dict[str, torch.Tensor]:
+        return dict(self.module.named_parameters())
+
+    def start(self, generator: torch.Generator) -> None:
+        return None
+
+    def unroll(self, phi: Any, worker: Any, length: int, graph: bool) -> tuple[torch.Tensor, None]:
+        return self.loss(), None
+
+
+def fit(module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: Callable[[], torch.Tensor],
+        steps: int = 1) -> list[float]:
+    """``steps`` updates of ``module``'s parameters by ``optimizer`` (kept by the caller across calls) on the
+    full-batch ``loss()``, through :func:`train`; returns the loss before each update. The supervised steps of the
+    learned components (lesson 06's policy fit, lesson 08's model and policy steps) use it."""
+    return train(_FullBatchLoss(module, loss), TrainConfig(runs=steps, steps=1, unroll=1), torch.Generator(),
+                 meta_optimizer=lambda params: optimizer, progress_desc=None)
