@@ -22,6 +22,7 @@ from . import l2l
 from .core.checkpoints import CHECKPOINT_DIR, save_checkpoint
 from .gps.driver import GPSConfig
 from .gps.settings import GPSRecipe
+from .hypersvg.agent import HyperSVGRecipe
 
 
 def _mnist_recipe(name: str, preprocessing: str, pretrain: bool = True, **extra: object) -> l2l.Recipe:
@@ -79,6 +80,9 @@ RECIPES: dict[str, l2l.Recipe] = {
                                                             variance=1e-5, fit_steps=80, student_lr=2e-2,
                                                             fit_coords=64)),
     "l2l-mnist48": _mnist_recipe("l2l-mnist48", "log_sign", family="mnist48-mlp-48-relu", batch_size=64),
+    # Lesson 08: online Adaptive HyperSVG at the thesis's length (100 meta-epochs of 20 steps) on the lesson's
+    # 500-parameter MNIST task from the thesis's start 6.3e-5 (the surrogate and the policy, shipped together).
+    "hypersvg-mnist49": HyperSVGRecipe("hypersvg-mnist49", start_lr=float(torch.logspace(-1, -5, 6, dtype=torch.float64)[4])),
 }
 
 
@@ -140,7 +144,13 @@ def _train_gps(recipe, quick: bool, seed: int):  # noqa: ANN001, ANN202
     return train_recipe(recipe, quick, seed)
 
 
-TRAINERS = {l2l.Recipe: _train_lstm, GPSRecipe: _train_gps}
+def _train_hypersvg(recipe, quick: bool, seed: int):  # noqa: ANN001, ANN202
+    from .hypersvg.agent import train_recipe
+
+    return train_recipe(recipe, quick, seed)
+
+
+TRAINERS = {l2l.Recipe: _train_lstm, GPSRecipe: _train_gps, HyperSVGRecipe: _train_hypersvg}
 
 
 def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = False, seed: int | None = None) -> dict:

@@ -241,7 +241,9 @@ def test_online_and_constant_runs_on_the_500_parameter_mnist_task():
     (run,) = online.values()
     assert len(run["lr"]) == 4 and len(run["accuracy"]) == 4 and run["accuracy"][-1] > 0.3
     constant = E.constant_runs(family, [0.01], [0], 40)
-    assert set(constant) == {(0.01, 0)} and abs(constant[0.01, 0] - run["accuracy"][-1]) < 0.3
+    assert set(constant) == {(0.01, 0)} and abs(constant[0.01, 0].val - run["accuracy"][-1]) < 0.3
+    assert run["score"].val == run["accuracy"][-1] and 0.3 < run["score"].test <= 1.0
+    assert len(run["resolution"]) == 4 and all(r > 0 for r in run["resolution"])
 
 
 def test_thesis_baselines_search_the_learning_rate_of_sgd_by_validation_accuracy():
@@ -260,3 +262,102 @@ def test_thesis_baselines_search_the_learning_rate_of_sgd_by_validation_accuracy
     assert all(1e-5 <= p["lr"] <= 1e-1 for p in rnd.params)
     with pytest.raises(ValueError, match="method must be"):
         E.thesis_search(family, "pbt", 3)
+
+
+def test_a_vector_of_constant_policies_trains_exactly_like_separate_offline_runs_sharing_the_model():
+    runs = data.collect_trajectories(_toy(0.0), [0.05, 0.2, 0.6], 12, [0])
+    f = lambda s: toy_loss(s[..., 0])  # noqa: E731
+    starts = [0.01, 0.1, 0.5]
+
+    def fresh() -> model.SyntheticOptimizer:
+        torch.manual_seed(7)
+        return model.SyntheticOptimizer(model.ModelConfig(1, [8], residual=True)).double()
+
+    joint = svg.offline_dyna(runs, fresh(), policy.LRPolicy(init_lr=starts, lr_range=(1e-3, 2.0)), f, 25, horizon=5,
+                             batch=2, lr_policy=0.1, generator=torch.Generator().manual_seed(1))
+    assert len(joint.lr[-1]) == 3
+    for i, start in enumerate(starts):
+        alone = svg.offline_dyna(runs, fresh(), policy.LRPolicy(init_lr=start, lr_range=(1e-3, 2.0)), f, 25, horizon=5,
+                                 batch=2, lr_policy=0.1, generator=torch.Generator().manual_seed(1))
+        assert abs(alone.lr[-1] - joint.lr[-1][i]) < 1e-12 * alone.lr[-1]
+        assert alone.model_loss == joint.model_loss
+    vector = policy.LRPolicy(init_lr=starts, lr_range=(1e-3, 2.0))
+    assert vector.size == 3 and max(abs(a - b) for a, b in zip(vector.rates(), starts)) < 1e-12
+    with pytest.raises(ValueError, match="use rates"):
+        vector.lr()
+    with pytest.raises(ValueError, match="takes one init_lr"):
+        policy.LRPolicy(state_dim=2, init_lr=[0.01, 0.02])
+
+
+def test_exploration_offsets_are_reparameterised_so_svg_through_the_true_map_is_the_hypergradient():
+    A = torch.diag(torch.tensor([1.0, 3.0], dtype=D))
+    f = lambda w: 0.5 * (w * (w @ A)).sum(-1)  # noqa: E731
+    offsets = torch.tensor([0.3, -0.5, 0.1, 0.0, 0.7], dtype=D)
+    a0 = math.log(0.05)
+    # the executed run: lr_t = exp(a + offset_t)
+    states = [torch.tensor([2.0, -1.0], dtype=D)]
+    for o in offsets:
+        states.append(states[-1] - math.exp(a0 + float(o)) * states[-1] @ A)
+    a = torch.tensor(a0, dtype=D, requires_grad=True)
+    w = states[0]
+    for o in offsets:  # the same run on the graph of a
+        w = w - torch.exp(a + o) * (w @ A)
+    (truth,) = torch.autograd.grad(f(w), a)
+    b = torch.tensor(a0, dtype=D, requires_grad=True)
+    value = svg.svg_inf_loss(svg.TrueSGD(lambda s: s @ A), b, torch.stack(states), f, "chained", offsets=offsets)
+    (estimate,) = torch.autograd.grad(value, b)
+    assert abs(float(value) - float(f(states[-1]))) < 1e-12 and abs(float(estimate - truth)) < 1e-10 * abs(float(truth))
+    with pytest.raises(ValueError, match="one entry per step"):
+        svg.svg_inf_loss(svg.TrueSGD(lambda s: s @ A), b, torch.stack(states), f, offsets=offsets[:3])
+
+
+def test_online_exploration_varies_the_executed_rate_and_records_the_model_s_resolution():
+    from learnopt_course.hypersvg import online
+
+    A = torch.diag(torch.tensor([1.0, 3.0], dtype=D))
+    task = _Quadratic(A, torch.tensor([2.0, -1.0], dtype=D))
+    torch.manual_seed(0)
+    net = model.SyntheticOptimizer(model.ModelConfig(state_dim=2, hidden=[16], residual=True)).double()
+    history = online.online_hypersvg(task, net, policy.LRPolicy(init_lr=1e-2, lr_range=(1e-5, 0.5)), 3, inner_steps=8,
+                                     explore=0.5, generator=torch.Generator().manual_seed(0))
+    assert len(history.resolution) == 3 and all(r > 0 for r in history.resolution)
+    assert history.params is not None and all(torch.isfinite(v).all() for v in history.params.values())
+    with pytest.raises(ValueError, match="explore must be >= 0"):
+        online.online_hypersvg(task, net, policy.LRPolicy(), 1, explore=-1.0)
+
+
+def test_constant_curves_continue_one_run_and_best_of_selects_on_validation():
+    import os
+
+    from learnopt_course.hypersvg import experiments as E
+
+    if not os.environ.get("LEARNOPT_DATA"):
+        pytest.skip("needs LEARNOPT_DATA (CI sets it)")
+    family = E.small_mnist(n_val=500, n_test=500)
+    curve = E.constant_curves(family, [0.02], [0], [30, 50])[0.02, 0]
+    assert curve[50] == E.constant_runs(family, [0.02], [0], 50)[0.02, 0] and curve[30] != curve[50]
+    scores = {"a": E.Score(0.5, 0.9), "b": E.Score(0.7, 0.1)}
+    assert E.best_of(scores, ["a", "b"]) == ("b", E.Score(0.7, 0.1))  # selection by validation, whatever the test says
+    rates = E.random_rates(6, 3)
+    assert rates == E.random_rates(6, 3) and all(1e-5 <= r <= 1e-1 for r in rates)
+    with pytest.raises(ValueError, match="checkpoints must be positive"):
+        E.constant_curves(family, [0.02], [0], [0])
+
+
+def test_the_shipped_hypersvg_agent_is_what_its_recipe_trains():
+    import os
+
+    from learnopt_course.core.checkpoints import load_checkpoint, shipped
+    from learnopt_course.reproduce import RECIPES, reproduce
+
+    if not os.environ.get("LEARNOPT_DATA"):
+        pytest.skip("needs LEARNOPT_DATA (CI sets it)")
+    agent, info = shipped("hypersvg-mnist49")
+    assert agent.policy.lr() == pytest.approx(info["final_lr"], rel=1e-12) and len(info["lr"]) == info["runs"] == 100
+    assert next(agent.model.parameters()).dtype == torch.float32 and agent.policy.u.dtype == torch.float64
+    # the recipe's first meta-epochs, re-run here, retrace the shipped run
+    report = reproduce("hypersvg-mnist49", quick=True)
+    quick, quick_info = load_checkpoint(report["path"], report["sha256"])
+    k = RECIPES["hypersvg-mnist49"].quick_epochs
+    assert quick_info["val_accuracy"] == info["val_accuracy"][:k]
+    assert quick_info["lr"] == info["lr"][:k] and report["meta_loss_last"] < report["meta_loss_first"]

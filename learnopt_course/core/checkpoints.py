@@ -100,3 +100,6 @@ def _ensure_registered() -> None:
     if "gps" not in _KINDS:
         from ..gps.driver import GroupedStudent, StudentConfig
         register("gps", GroupedStudent, lambda config: GroupedStudent(StudentConfig(**config)))
+    if "hypersvg" not in _KINDS:
+        from ..hypersvg.agent import AgentConfig, HyperSVGAgent
+        register("hypersvg", HyperSVGAgent, lambda config: HyperSVGAgent(AgentConfig(**config)).stored())

@@ -5,8 +5,9 @@ the agreement of teacher-forced and chained SVG(infinity) gradients with the tru
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -101,56 +102,152 @@ def gradient_agreement(model, lrs: Sequence[float], steps: int = 20, x0: float =
 THESIS_GRID = tuple(float(x) for x in torch.logspace(-1, -5, 6, dtype=D))  # Table 4.4's starts, np.logspace(-1, -5, 6)
 
 
-def small_mnist(n_val: int = 2000, batch_size: int = 128):  # noqa: ANN201
+def small_mnist(n_val: int = 2000, batch_size: int = 128, n_test: int = 2000):  # noqa: ANN201
     """The surrogate's task: logistic regression on MNIST randomly projected to 49 dimensions, 500 parameters (the
     thesis's 784-32-32-10 net has 26,506, and a dense surrogate of it, 26,507 -> 3072 -> 26,506, about 163 million
-    weights, does not fit a laptop; 49 = 7 x 7, the size of the spec's pooled images). Float64."""
+    weights, does not fit a laptop; 49 = 7 x 7, the size of the spec's pooled images). Float64; validation from the
+    training set, test from the first ``n_test`` official test images."""
     from ..tasks import mnist_task
 
-    return mnist_task("logreg", n_val=n_val, batch_size=batch_size, dtype=D, project=49)
+    return mnist_task("logreg", n_val=n_val, batch_size=batch_size, dtype=D, project=49, n_test=n_test)
 
 
-def online_runs(family, starts: Sequence[float], seeds: Sequence[int], epochs: int, *, mode: str = "adaptive",  # noqa: ANN001
-                warmup: int = 10, inner_steps: int = 20, hidden: int = 256, lr_policy: float = 0.1,
-                lr_model: float = 1e-3) -> dict[tuple[float, int], dict]:
-    """Online HyperSVG (:func:`~.online.online_hypersvg`) from every start learning rate and seed on ``family``'s
-    tasks (an initialisation and a minibatch order per seed), with a fresh residual surrogate (500 -> ``hidden`` ->
-    500) and a constant-rate policy each time; the policy's SVG loss is the training loss on the first 2,000
-    training examples. Returns, per (start, seed), the learning rates and validation accuracies per meta-epoch."""
+def training_loss(family, n: int = 2000) -> Callable[[Tensor], Tensor]:  # noqa: ANN001
+    """The policy's SVG objective on ``family``: the training loss on its first ``n`` training examples as a function
+    of flattened parameters ``[..., d] -> [...]`` (vectorised over the leading dimensions with ``torch.vmap``)."""
     from ..core import trees
+
+    template = family.sample(torch.Generator().manual_seed(0)).init_params()
+    x, y = family.train_x[:n], family.train_y[:n]
+    one = torch.vmap(lambda row: family.loss(trees.split(row, template), x, y))
+
+    def loss(s: Tensor) -> Tensor:
+        return one(s.reshape(-1, s.shape[-1])).reshape(s.shape[:-1])
+
+    return loss
+
+
+def offline_runs(family, data: Transitions, starts: Sequence[float], seeds: Sequence[int], *, iterations: int = 120,  # noqa: ANN001
+                 horizon: int = 10, batch: int = 4, hidden: int = 256, eval_steps: int = 800,
+                 eval_seed: int = 100) -> dict:
+    """Offline Dyna (:func:`~.svg.offline_dyna`, Alg. 6) on logged ``data`` from every start learning rate, per seed
+    (a fresh residual surrogate 500 -> ``hidden`` -> 500 and a minibatch order per seed; the starts share the seed's
+    model, which the policy never influences). Each policy's final rate is then used by plain SGD for
+    ``eval_steps`` steps on a held-out initialisation (``eval_seed``). Returns ``{"runs": {(start, seed): {"lr",
+    "score"}}, "model_loss": {seed: (first, last)}}`` (``score`` a :class:`Score`)."""
+    from .model import ModelConfig, SyntheticOptimizer
+    from .policy import LRPolicy
+    from .svg import offline_dyna
+
+    loss = training_loss(family)
+    runs, model_loss = {}, {}
+    for seed in seeds:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = SyntheticOptimizer(ModelConfig(data.states.shape[-1], [hidden], residual=True)).double()
+        history = offline_dyna(data, model, LRPolicy(init_lr=list(starts)), loss, iterations, horizon=horizon,
+                               batch=batch, generator=torch.Generator().manual_seed(seed))
+        model_loss[seed] = (history.model_loss[0], history.model_loss[-1])
+        final = history.lr[-1]
+        scores = constant_runs(family, final, [eval_seed], eval_steps)
+        for start, lr in zip(starts, final):
+            runs[start, seed] = {"lr": lr, "score": scores[lr, eval_seed]}
+    return {"runs": runs, "model_loss": model_loss}
+
+
+def online_run(family, start: float, seed: int, epochs: int, *, mode: str = "adaptive", warmup: int = 10,  # noqa: ANN001
+               inner_steps: int = 20, hidden: int = 256, lr_policy: float = 0.1, lr_model: float = 1e-3,
+               explore: float = 0.0, model=None, policy=None):  # noqa: ANN001, ANN201
+    """One online HyperSVG run (:func:`~.online.online_hypersvg`) on ``family``'s task of ``seed`` (its
+    initialisation and minibatch order) from the learning rate ``start``, with a fresh residual surrogate (500 ->
+    ``hidden`` -> 500, initialised from ``seed``) and a constant-rate policy unless ``model``/``policy`` are given;
+    the policy's SVG loss is the training loss on the first 2,000 training examples. Returns the
+    :class:`~.online.OnlineHistory` (validation accuracy per meta-epoch)."""
     from .model import ModelConfig, SyntheticOptimizer
     from .online import online_hypersvg
     from .policy import LRPolicy
 
+    task = family.sample(torch.Generator().manual_seed(seed))
+    if model is None:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            model = SyntheticOptimizer(ModelConfig(family.model.num_parameters, [hidden], residual=True)).double()
+    policy = policy if policy is not None else LRPolicy(init_lr=start)
+    return online_hypersvg(task, model, policy, epochs, inner_steps=inner_steps, mode=mode, warmup=warmup,
+                           lr_policy=lr_policy, lr_model=lr_model, svg_loss=training_loss(family),
+                           score=lambda p: family.val_metrics(p)[1], explore=explore,
+                           generator=torch.Generator().manual_seed(seed))
+
+
+def online_runs(family, starts: Sequence[float], seeds: Sequence[int], epochs: int, **options: object  # noqa: ANN001
+                ) -> dict[tuple[float, int], dict]:
+    """:func:`online_run` from every start learning rate and seed (``options`` are its keywords). Returns, per
+    (start, seed), the learning rates, validation accuracies and model resolutions per meta-epoch and the final
+    :class:`Score` (``"score"``)."""
     out = {}
-    x, y = family.train_x[:2000], family.train_y[:2000]
     for seed in seeds:
         for start in starts:
-            task = family.sample(torch.Generator().manual_seed(seed))
-            template = task.init_params()
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                model = SyntheticOptimizer(ModelConfig(family.model.num_parameters, [hidden], residual=True)).double()
-            history = online_hypersvg(task, model, LRPolicy(init_lr=start), epochs, inner_steps=inner_steps,
-                                      mode=mode, warmup=warmup, lr_policy=lr_policy, lr_model=lr_model,
-                                      svg_loss=lambda s: family.loss(trees.split(s, template), x, y),
-                                      score=lambda p: family.val_metrics(p)[1])
-            out[start, seed] = {"lr": history.lr, "accuracy": history.score}
+            history = online_run(family, start, seed, epochs, **options)
+            out[start, seed] = {"lr": history.lr, "accuracy": history.score, "resolution": history.resolution,
+                                "score": final_score(family, history.params)}
     return out
 
 
-def constant_runs(family, lrs: Sequence[float], seeds: Sequence[int], steps: int) -> dict[tuple[float, int], float]:  # noqa: ANN001
+class Score(NamedTuple):
+    """Accuracy at the end of a run: ``val`` (what methods select on) and ``test`` (what the lesson reports after a
+    selection; ``None`` for a family without a test split)."""
+
+    val: float
+    test: float | None
+
+
+def final_score(family, params: dict) -> Score:  # noqa: ANN001
+    """The validation and (if the family has one) test accuracy of ``params``."""
+    return Score(family.val_metrics(params)[1], family.test_metrics(params)[1] if family.test_x is not None else None)
+
+
+def constant_runs(family, lrs: Sequence[float], seeds: Sequence[int], steps: int) -> dict[tuple[float, int], Score]:  # noqa: ANN001
     """Plain SGD at each constant learning rate for ``steps`` steps (the same tasks as :func:`online_runs`): the
-    validation accuracy at the end, per (lr, seed)."""
+    :class:`Score` at the end, per (lr, seed)."""
+    return {key: curve[steps] for key, curve in constant_curves(family, lrs, seeds, [steps]).items()}
+
+
+def constant_curves(family, lrs: Sequence[float], seeds: Sequence[int], checkpoints: Sequence[int]  # noqa: ANN001
+                    ) -> dict[tuple[float, int], dict[int, Score]]:
+    """Plain SGD at each constant learning rate, scored after each number of steps in ``checkpoints`` (one run per
+    (lr, seed), continued through the engine from one checkpoint to the next: the run to 800 steps passes through the
+    run to 600)."""
     from ..meta.engine import unroll
 
+    marks = sorted(set(checkpoints))
+    if not marks or marks[0] < 1:
+        raise ValueError(f"checkpoints must be positive step counts; got {list(checkpoints)!r}")
     out = {}
     for seed in seeds:
         for lr in lrs:
             task = family.sample(torch.Generator().manual_seed(seed))
-            run = unroll(task, "sgd", task.init_params(), steps, hp={"lr": lr}, last_loss=False)
-            out[lr, seed] = family.val_metrics(run.params)[1]
+            params, done, curve = task.init_params(), 0, {}
+            for mark in marks:
+                run = unroll(task, "sgd", params, mark - done, hp={"lr": lr}, start=done, last_loss=False)
+                params, done = run.params, mark
+                curve[mark] = final_score(family, params)
+            out[lr, seed] = curve
     return out
+
+
+def random_rates(draws: int, seed: int, low: float = 1e-5, high: float = 1e-1) -> list[float]:
+    """Random search's learning rates: ``draws`` uniform on ``[low, high]`` (the thesis's six draws, all in
+    [0.027, 0.098], suggest uniform rather than log-uniform), from a generator seeded with ``seed``."""
+    g = torch.Generator().manual_seed(seed)
+    return (low + (high - low) * torch.rand(draws, generator=g, dtype=D)).tolist()
+
+
+def best_of(scores: dict, keys: Sequence) -> tuple[object, Score]:
+    """The key among ``keys`` whose :class:`Score` (``scores[key]``, or ``scores[key]["score"]``) has the highest
+    validation accuracy, and that score: selection on validation, reporting on test."""
+    get = lambda k: scores[k] if isinstance(scores[k], Score) else scores[k]["score"]  # noqa: E731
+    key = max(keys, key=lambda k: get(k).val)
+    return key, get(key)
 
 
 def thesis_search(family, method: str, evaluations: int, seed: int = 0, steps: int = 2000):  # noqa: ANN001, ANN201

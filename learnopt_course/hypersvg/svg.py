@@ -26,11 +26,15 @@ MODES = ("teacher", "chained")
 
 
 def svg_inf_loss(model, log_lr: Tensor, states: Tensor, task_loss: Callable[[Tensor], Tensor],  # noqa: ANN001
-                 mode: str = "chained", noise: str = "correct") -> Tensor:
+                 mode: str = "chained", noise: str = "correct", offsets: Tensor | None = None) -> Tensor:
     """``v_T`` for logged trajectories ``states [..., T+1, d]`` (one run or a batch) under the action ``log_lr``
     (on the graph of the policy), through ``model`` (a callable ``(s, log lr) -> mu`` with a ``sigma``). ``noise``:
     ``"correct"`` infers ``(s' - mu) / sigma``, ``"printed"`` Alg. 5's ``(mu - s') / sigma``. Returns the mean of
-    ``task_loss`` (``[..., d] -> [...]``) over the batch."""
+    ``task_loss`` (``[..., d] -> [...]``) over the batch.
+
+    ``offsets [T]``: the exploration noise of a stochastic policy, ``a_t = log_lr + offsets[t]`` — the action
+    executed at step ``t`` in value, reparameterised so its derivative is the policy's (Heess et al. 2015, sec. 4:
+    the policy's noise, like the dynamics' noise, is inferred from what was executed and held fixed)."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}; got {mode!r}")
     if noise not in ("correct", "printed"):
@@ -39,12 +43,15 @@ def svg_inf_loss(model, log_lr: Tensor, states: Tensor, task_loss: Callable[[Ten
     T = states.shape[-2] - 1
     if T < 1:
         raise ValueError(f"states must hold at least two steps along dim -2; got {tuple(states.shape)}")
+    if offsets is not None and tuple(offsets.shape) != (T,):
+        raise ValueError(f"offsets must have one entry per step, shape ({T},); got {tuple(offsets.shape)}")
     s_hat = states[..., 0, :]
     for t in range(T):
+        a = log_lr if offsets is None else log_lr + offsets[t]
         s_t, s_next = states[..., t, :], states[..., t + 1, :]
-        xi = infer(model, s_t, log_lr, s_next)
+        xi = infer(model, s_t, a, s_next)
         start = s_hat if mode == "chained" else s_t
-        s_hat = reparam_next(model, start, log_lr, xi)
+        s_hat = reparam_next(model, start, a, xi)
     return task_loss(s_hat).mean()
 
 
@@ -107,9 +114,10 @@ def smoothness(log_lrs: Tensor, true_values: Tensor, surrogate_values: Tensor) -
 
 @dataclass
 class DynaHistory:
-    """Per iteration: the policy's learning rate, the SVG loss ``v_T`` and the model's imitation loss."""
+    """Per iteration: the policy's learning rate (a list for a vector of constant policies), the SVG loss ``v_T``
+    (summed over such policies) and the model's imitation loss."""
 
-    lr: list[float] = field(default_factory=list)
+    lr: list = field(default_factory=list)
     value: list[float] = field(default_factory=list)
     model_loss: list[float] = field(default_factory=list)
 
@@ -121,10 +129,16 @@ def offline_dyna(data: Transitions, model, policy, task_loss: Callable[[Tensor],
     """Alg. 6 (Dyna-style): every iteration, on a batch of logged runs and a window of ``horizon`` steps from a random
     start, one policy step on ``v_T`` through the model (:func:`svg_inf_loss`) and one model step on the imitation
     loss of the batch's transitions (SysID; skipped with ``train_model=False``). Both steps are Adam, each one update
-    of the library's meta-trainer."""
+    of the library's meta-trainer.
+
+    The SysID step never depends on the policy, so a vector of ``k`` constant policies (``LRPolicy(init_lr=[...])``)
+    trains ``k`` independent offline runs that share one model, exactly as ``k`` separate calls with the same
+    ``generator`` would (the policies' losses are summed, and Adam's update is per coordinate); ``task_loss`` then
+    sees states ``[k, batch, d]``."""
     g = generator or torch.Generator().manual_seed(0)
     if not 1 <= horizon <= data.steps:
         raise ValueError(f"horizon must be from 1 to the data's {data.steps} steps; got {horizon!r}")
+    k = getattr(policy, "size", None)
     opt_policy = torch.optim.Adam(policy.parameters(), lr=lr_policy)
     weights = list(model.parameters()) if train_model and hasattr(model, "parameters") else []
     opt_model = torch.optim.Adam(weights, lr=lr_model) if weights else None
@@ -136,13 +150,20 @@ def offline_dyna(data: Transitions, model, policy, task_loss: Callable[[Tensor],
         first = window[:, 0]
 
         def value() -> Tensor:
-            a = policy(first) if getattr(policy, "state_dim", None) is not None else policy()
-            return svg_inf_loss(model, a, window, task_loss, mode)
+            if getattr(policy, "state_dim", None) is not None:
+                return svg_inf_loss(model, policy(first), window, task_loss, mode)
+            if k is None:
+                return svg_inf_loss(model, policy(), window, task_loss, mode)
+            # k policies: states [k, batch, T+1, d], actions [k, 1]; the sum of the k mean losses
+            return k * svg_inf_loss(model, policy()[:, None], window.expand(k, *window.shape), task_loss, mode)
 
         history.value.append(fit(policy, opt_policy, value)[0])
         if opt_model is not None:
             s, lr, s_next = data.states[runs, :-1].reshape(-1, data.states.shape[-1]), \
                 data.log_lr[runs].repeat_interleave(data.steps), data.states[runs, 1:].reshape(-1, data.states.shape[-1])
             history.model_loss.append(fit(model, opt_model, lambda: imitation_loss(model, s, lr, s_next))[0])
-        history.lr.append(policy.lr(first) if getattr(policy, "state_dim", None) is not None else policy.lr())
+        if getattr(policy, "state_dim", None) is not None:
+            history.lr.append(policy.lr(first))
+        else:
+            history.lr.append(policy.rates() if k is not None else policy.lr())
     return history
