@@ -44,6 +44,9 @@ class Exercise:
     requires_graph: bool = False  # the result must carry autograd history (e.g. back to an optimizer's weights)
     hidden: Callable[[int], Sequence[Case]] | None = None  # grading seed -> instructor-only cases
     library: tuple[Callable[..., Any], ...] = ()  # the library's implementations: using one scores zero
+    # what a call is judged by when its side effects matter (e.g. a module it must leave untouched):
+    # observe(fn, case) -> the value compared; default: fn's return value
+    observe: Callable[[Callable[..., Any], dict[str, Any]], Any] | None = None
 
 
 def _flatten(value: Any) -> list[Tensor]:
@@ -115,20 +118,24 @@ def check_function(exercise: Exercise, student: Callable[..., Any], hidden_seed:
          + (" (values and gradients)" if exercise.grad_wrt else ""))
 
 
+def _call(exercise: Exercise, fn: Callable[..., Any], case: dict[str, Any]) -> Any:
+    return exercise.observe(fn, case) if exercise.observe is not None else fn(**case)
+
+
 def _run_cases(exercise: Exercise, student: Callable[..., Any], cases: list[Case], label: str) -> None:
     for number, make_case in enumerate(cases, start=1):
         try:
-            got = student(**make_case())
+            got = _call(exercise, student, make_case())
         except NotImplementedError:
             raise
         except Exception as err:  # report any other crash as a failed check, with its cause
             _say(exercise, False, f"your function raised {type(err).__name__}: {err} ({label} {number})")
             raise CheckFailed(f"Exercise {exercise.id}: {type(err).__name__}: {err}") from err
-        want = exercise.reference(**make_case())
+        want = _call(exercise, exercise.reference, make_case())
         if not _close(got, want, exercise.atol, exercise.rtol):
             hint = exercise.hint
             for mistake_hint, wrong in exercise.mistakes.items():
-                if _close(got, wrong(**make_case()), exercise.atol, exercise.rtol):
+                if _close(got, _call(exercise, wrong, make_case()), exercise.atol, exercise.rtol):
                     hint = mistake_hint
                     break
             _say(exercise, False, f"wrong value on {label} {number}. Hint: {hint}")
@@ -143,7 +150,7 @@ def _run_cases(exercise: Exercise, student: Callable[..., Any], cases: list[Case
             if not _close(theirs, ours, exercise.atol, exercise.rtol):
                 names = ", ".join(exercise.grad_wrt)
                 for mistake_hint, wrong in exercise.mistakes.items():  # a known mistake with the right value
-                    if _close(wrong(**make_case()), want, exercise.atol, exercise.rtol) and _close(
+                    if _close(_call(exercise, wrong, make_case()), want, exercise.atol, exercise.rtol) and _close(
                             theirs, _gradients(wrong, make_case(), exercise.grad_wrt), exercise.atol, exercise.rtol):
                         _say(exercise, False, f"the values are right but the gradients with respect to {names} are "
                              f"not ({label} {number}). Hint: {mistake_hint}")
