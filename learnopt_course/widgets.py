@@ -487,3 +487,64 @@ def svg_smoothing_explorer():
         f"The toy's outer loss over learning rates 0.01 to 2 on a log axis: through true SGD, and through a synthetic "
         f"optimizer with {v['hidden']} hidden units trained for {v['train_steps']} steps; the legend counts each "
         "curve's slope sign changes and gives the true loss at the surrogate's minimiser."))
+
+
+def hypernet_figure(log10_sigma: float = -0.3, hidden: int = 0, lam_hat: float = -1.0, steps: int = 400):
+    """Lesson 09: on ridge regression, a hypernetwork hyper-trained for ``steps`` steps on ``N(lam_hat, sigma^2)``
+    (``hidden = 0``: linear; otherwise a ReLU MLP with ``hidden`` units) against the exact best response: the
+    validation loss ``L_V(w(lam))`` of both, the sampling density, and the weight error. Returns the Figure."""
+    import matplotlib.pyplot as plt
+
+    from .hypernet import models, problems
+    from .hypernet import train as T
+
+    problem = problems.ridge()
+    sigma = 10**log10_sigma
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        net = (models.LinearHypernet(1, 20, dtype=torch.float64) if hidden == 0
+               else models.GlobalHypernet(1, 20, hidden, dtype=torch.float64, init_scale=1.0))
+    center = torch.tensor([lam_hat], dtype=torch.float64)
+    T.hypertrain(problem, net, lambda g: T.sample_local(center, sigma, 2, g), steps, lr=3e-2)
+    grid = torch.linspace(-5, 3, 161, dtype=torch.float64)
+    true, approx, error = [], [], []
+    with torch.no_grad():
+        for lam in grid:
+            w, _ = problems.ridge_best_response(problem, lam)
+            w_hat = net(lam.reshape(1))
+            true.append(float(problem.val_loss(w, None)))
+            approx.append(float(problem.val_loss(w_hat, None)))
+            error.append(float((w_hat - w).norm() / w.norm()))
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    ax.plot(grid, true, label="exact best response", **plotting.style(0))
+    kind = "linear" if hidden == 0 else f"MLP, {hidden} hidden units"
+    ax.plot(grid, approx, label=f"hypernetwork ({kind})", **plotting.style(1))
+    density = torch.exp(-0.5 * ((grid - lam_hat) / sigma) ** 2)
+    top = max(true)
+    ax.fill_between(grid, min(true), min(true) + (top - min(true)) * density / density.max(), alpha=0.15,
+                    label=f"p(lambda | lambda-hat), sigma = {sigma:.2g}")
+    ax.set(xlabel="lambda (log penalty)", ylabel="validation loss", ylim=(min(true) * 0.95, top * 1.05),
+           title="where the samples go, the hypernetwork is right")
+    ax.legend(fontsize="small")
+    ax2.plot(grid, error, **plotting.style(1))
+    ax2.axvline(lam_hat, linestyle=":", color="gray")
+    ax2.set(xlabel="lambda (log penalty)", ylabel="|w_phi - w*| / |w*|", yscale="log", title="weight error")
+    fig.tight_layout()
+    return fig
+
+
+def hypernet_explorer():
+    """Sliders for the spread of the local distribution and the hypernetwork's capacity over
+    :func:`hypernet_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "log10_sigma": w.FloatSlider(value=-0.3, min=-2.0, max=0.7, step=0.1, description="log10 sigma"),
+        "hidden": w.IntSlider(value=0, min=0, max=32, step=4, description="hidden (0 = linear)"),
+        "lam_hat": w.FloatSlider(value=-1.0, min=-4.0, max=2.0, step=0.5, description="lambda-hat"),
+    }
+    return interactive(controls, [["log10_sigma", "hidden", "lam_hat"]], lambda v: hypernet_figure(**v), lambda v: (
+        f"Ridge regression: the validation loss over log penalties -5 to 3 at the exact best response and at a "
+        f"{'linear hypernetwork' if v['hidden'] == 0 else 'hypernetwork with ' + str(v['hidden']) + ' hidden units'} "
+        f"hyper-trained on samples around {v['lam_hat']} with spread {10 ** v['log10_sigma']:.2g}; right, the "
+        "relative weight error on a log axis."))

@@ -203,3 +203,15 @@ def test_svg_smoothing_figure_counts_sign_changes_of_both_curves():
     true, surrogate, _ = fig.axes[0].get_lines()
     assert len(true.get_ydata()) == 200 and "sign changes" in true.get_label() and "4 units" in surrogate.get_label()
     plt.close("all")
+
+
+def test_hypernet_figure_is_accurate_where_its_samples_go_and_not_far_away():
+    import matplotlib.pyplot as plt
+
+    fig = widgets.hypernet_figure(log10_sigma=-1.0, hidden=0, lam_hat=-1.0, steps=300)
+    (error_line,) = fig.axes[1].get_lines()[:1]
+    lam, err = error_line.get_xdata(), error_line.get_ydata()
+    near = min(range(len(lam)), key=lambda i: abs(lam[i] + 1.0))
+    assert err[near] < 0.05 and err[-1] > 5 * err[near]  # lambda = 3, four units away
+    assert "linear" in fig.axes[0].get_lines()[1].get_label()
+    plt.close("all")

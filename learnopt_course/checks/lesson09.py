@@ -65,7 +65,7 @@ def _reference_train(hypernet, lam_samples, train_loss):  # noqa: ANN001, ANN202
 TRAIN = Exercise(
     id="9.1",
     name="hypernet_train_loss",
-    reference=_reference_train,
+    reference=train.hypernet_train_loss,
     cases=[_train_case(s) for s in range(4)],
     grad_wrt=("lam_samples",),
     requires_graph=True,
@@ -139,7 +139,7 @@ def _step_indirect_only(hypernet, lam_hat, val_loss, lr):  # noqa: ANN001, ANN20
 STEP = Exercise(
     id="9.2",
     name="hyper_step",
-    reference=_reference_step,
+    reference=train.hyper_step,
     cases=[_step_case(s) for s in range(4)],
     observe=_observe_step,
     mistakes={
@@ -191,7 +191,7 @@ def _sample_wrong(lam_hat, sigma, n, generator, *, center=True, scale=lambda s: 
 SAMPLE = Exercise(
     id="9.3",
     name="sample_local",
-    reference=_reference_sample,
+    reference=train.sample_local,
     cases=[_sample_case(s) for s in range(4)],
     grad_wrt=("lam_hat",),
     mistakes={
