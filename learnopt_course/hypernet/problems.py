@@ -100,3 +100,40 @@ def mnist_linear(n_train: int = 10, n_val: int = 2000, per_weight: bool = False,
     kind = "7,850 weight decays" if per_weight else "one weight decay"
     return Bilevel(f"MNIST linear model, {n_train} training images, {kind}", train_loss, val_loss, w0, lam0, lr,
                    metrics, data)
+
+
+def mnist_mlp(hidden: tuple[int, ...], n_train: int = 200, n_val: int = 500, seed: int = 0, log_decay: float = -4.0,
+              lr: float = 0.2, root: str | None = None) -> Bilevel:
+    """Sec. 2.4.4's deeper networks at CPU scale: a ReLU MLP ``784 -> hidden... -> 10`` (the thesis: 784-100-10 and
+    784-100-100-10) with one weight decay per weight, ``L_T = CE_train + 1/2 sum exp(lam) w^2``, trained on
+    ``n_train`` images, validated on ``n_val``, tested on the official test set; metrics report losses and
+    accuracies. ``hidden=()`` is a linear model (in the MLP's parameterisation)."""
+    from ..tasks.models import mlp
+
+    if any(not isinstance(h, int) or h < 1 for h in hidden):
+        raise ValueError(f"hidden must be a tuple of positive integers; got {hidden!r}")
+    data = _mnist_split(n_train, n_val, seed, root)
+    data = {k: (v.float() if v.is_floating_point() else v) for k, v in data.items()}
+    model = mlp([784, *hidden, 10], "relu")
+    w0 = model.init(torch.Generator().manual_seed(seed))
+    lam0 = {k: torch.full_like(v, log_decay) for k, v in w0.items()}
+
+    def train_loss(w: dict[str, Tensor], lam: dict[str, Tensor]) -> Tensor:
+        decay = sum((lam[k].exp() * w[k] ** 2).sum() for k in w)
+        return F.cross_entropy(model(w, data["x_train"]), data["y_train"]) + 0.5 * decay
+
+    def val_loss(w: dict[str, Tensor], lam: object = None) -> Tensor:
+        return F.cross_entropy(model(w, data["x_val"]), data["y_val"])
+
+    def metrics(w: dict[str, Tensor]) -> dict[str, float]:
+        with torch.no_grad():
+            out = {}
+            for split in ("train", "val", "test"):
+                z = model(w, data[f"x_{split}"])
+                out[f"{split}_loss"] = float(F.cross_entropy(z, data[f"y_{split}"]))
+                out[f"{split}_acc"] = _accuracy(z, data[f"y_{split}"])
+            return out
+
+    sizes = "-".join(str(s) for s in (784, *hidden, 10))
+    return Bilevel(f"MNIST MLP {sizes}, {n_train} training images, one decay per weight", train_loss, val_loss, w0,
+                   lam0, lr, metrics, data)
