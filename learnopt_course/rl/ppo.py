@@ -139,9 +139,11 @@ class ActorCritic(nn.Module):
 
 
 class PPO:
-    """PPO on ``n_envs`` copies of an environment made by ``make_env()`` (a Gymnasium id or a callable)."""
+    """PPO on ``n_envs`` copies of an environment made by ``make_env()`` (a Gymnasium id or a callable). ``net``
+    replaces the default :class:`ActorCritic` (the pluggable actor-critic)."""
 
-    def __init__(self, make_env: str | Callable[[], gym.Env], config: PPOConfig | None = None) -> None:
+    def __init__(self, make_env: str | Callable[[], gym.Env], config: PPOConfig | None = None,
+                 net: nn.Module | None = None) -> None:
         self.config = c = config or PPOConfig()
         factory = (lambda: gym.make(make_env)) if isinstance(make_env, str) else make_env
         self.envs = [factory() for _ in range(c.n_envs)]
@@ -154,7 +156,10 @@ class PPO:
         # sampling runs inside fork_rng with the agent's own state swapped in)
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(c.seed)
-            self.net = ActorCritic(space.shape[0], self.action_space, c.hidden, c.log_std_init)
+            # pluggable: any module with distribution(obs) (sample, log_prob, entropy, mean), value(obs) [..., 1]
+            # and a boolean .discrete, e.g. the capstone's coordinatewise actor-critic
+            self.net = net if net is not None else ActorCritic(space.shape[0], self.action_space, c.hidden,
+                                                               c.log_std_init)
             self._rng_state = torch.get_rng_state()
         self.opt = torch.optim.Adam(self.net.parameters(), lr=c.lr, eps=1e-5)
         self.obs_rms = RunningMeanStd(space.shape) if c.normalize_obs else None

@@ -1,0 +1,105 @@
+"""Per-coordinate learning-rate control as a Gymnasium environment (the AlphaOpt proposal's MDP, with its naming
+mapped: its "outer loop" is our training task, its "inner loop" the agent's learning).
+
+An episode trains one task sampled by ``sample(generator) -> (task, params0)`` for ``horizon`` steps. At each step
+the agent sees :func:`~.features.coordinate_features` for every parameter (flat, ``n x FEATURES``) and chooses
+``u`` in ``[-1, 1]^n``; the learning rates are ``10 ** (log lo + (u + 1) / 2 (log hi - log lo))`` (the same
+log-uniform map as :class:`~learnopt_course.rl.LRControlEnv`), and one step ``theta - alpha * grad``
+(:class:`~.optimizer.CoordinateSGD`) runs through the unroll engine.
+
+Rewards (``reward``): ``"delta"``, the proposal's ``-(L_t - L_{t-1}) / L_0``, which telescopes to
+``(L_0 - L_T) / L_0`` over an episode; ``"auc"``, ``-L_t / L_0``, the area under the loss curve. A non-finite loss
+ends the episode with reward -1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from torch import Tensor
+
+from ..core import trees
+from ..meta.engine import unroll
+from .features import FEATURES, coordinate_features
+from .optimizer import CoordinateSGD
+
+REWARDS = ("delta", "auc")
+
+
+class CoordinateLREnv(gym.Env):
+    """``sample(generator)`` returns a task (any engine task, or a function ``(params, t) -> loss``) and its starting
+    parameters (a tensor or a dict of tensors, the same number ``n`` of entries every time)."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, sample: Callable[[torch.Generator], tuple[Any, Any]], *, horizon: int = 50,
+                 lr_range: tuple[float, float] = (1e-3, 1.0), reward: str = "delta") -> None:
+        super().__init__()
+        if not isinstance(horizon, int) or horizon < 1:
+            raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
+        lo, hi = lr_range
+        if not 0 < lo < hi:
+            raise ValueError(f"lr_range must be (low, high) with 0 < low < high; got {lr_range!r}")
+        if reward not in REWARDS:
+            raise ValueError(f"reward must be one of {REWARDS}; got {reward!r}")
+        self.sample, self.horizon, self.reward_kind = sample, horizon, reward
+        self.log_lo, self.log_hi = math.log10(lo), math.log10(hi)
+        _, params = sample(torch.Generator().manual_seed(0))
+        self.n = trees.numel(params)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.n,), dtype=np.float32)
+        self.observation_space = spaces.Box(-np.inf, np.inf, shape=(self.n * FEATURES,), dtype=np.float32)
+        self._g = torch.Generator().manual_seed(0)
+
+    def log_lr(self, action: Tensor) -> Tensor:
+        """Natural-log learning rates for actions in ``[-1, 1]`` (clipped)."""
+        u = action.clamp(-1.0, 1.0)
+        return math.log(10) * (self.log_lo + (u + 1) / 2 * (self.log_hi - self.log_lo))
+
+    def _gradient(self, params: Any) -> tuple[Tensor, Tensor]:
+        with torch.enable_grad():
+            leaves = trees.fresh_leaves(params)
+            loss = self.task.step_loss(leaves, self.t) if hasattr(self.task, "step_loss") else self.task(leaves, self.t)
+            grads = torch.autograd.grad(loss.sum(), trees.leaves(leaves))
+        return loss.detach().sum(), trees.flat(list(grads)).detach()
+
+    def _observe(self) -> np.ndarray:
+        obs = coordinate_features(self.grad, self.prev_grad, self.step_taken, self.prev_action)
+        return obs.reshape(-1).to(torch.float32).numpy()
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        super().reset(seed=seed)
+        if seed is not None:
+            self._g.manual_seed(seed)
+        self.task, params = self.sample(self._g)
+        self.params = trees.detach(params)
+        self.t = 0
+        self.loss, self.grad = self._gradient(self.params)
+        self.loss0 = float(self.loss)
+        self.prev_grad = self.step_taken = self.prev_action = None
+        return self._observe(), {"loss": self.loss0}
+
+    def step(self, action: Any):
+        u = torch.as_tensor(np.asarray(action, dtype=np.float64)).reshape(-1).clamp(-1.0, 1.0)
+        if u.numel() != self.n:
+            raise ValueError(f"action must have one entry per parameter ({self.n}); got {u.numel()}")
+        flat = trees.flat(self.params)
+        log_lr = trees.split(self.log_lr(u).to(flat.dtype), self.params)
+        run = unroll(self.task, CoordinateSGD(), self.params, 1, hp={"log_lr": log_lr}, start=self.t, last_loss=False)
+        new = trees.detach(run.params)
+        self.t += 1
+        previous = float(self.loss)
+        loss, grad = self._gradient(new)
+        if not (math.isfinite(float(loss)) and bool(torch.isfinite(grad).all())):
+            return self._observe(), -1.0, True, False, {"loss": float("nan"), "diverged": True}
+        self.prev_grad, self.step_taken, self.prev_action = self.grad, trees.flat(new) - flat, u.to(flat.dtype)
+        self.params, self.loss, self.grad = new, loss, grad
+        scale = max(abs(self.loss0), 1e-12)
+        reward = (previous - float(loss)) / scale if self.reward_kind == "delta" else -float(loss) / scale
+        done = self.t >= self.horizon
+        return self._observe(), reward, False, done, {"loss": float(loss), "diverged": False}

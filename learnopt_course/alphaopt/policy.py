@@ -1,0 +1,76 @@
+"""A coordinatewise actor-critic for PPO (:class:`~learnopt_course.rl.PPO`'s pluggable ``net``): one small MLP maps
+each coordinate's features to the mean of its action, so the policy has the same few hundred weights for a 2-D
+landscape and for a CNN; the action distribution is a factorised Gaussian with one shared log standard deviation,
+whose log-probability is the **sum** over coordinates (:func:`~.rules.coordinate_log_prob`). The critic sees the
+coordinates' features pooled (mean and standard deviation of an embedding), so it too is size-independent.
+
+Observations are flat ``[..., n * FEATURES]`` (the environment's layout), actions ``[..., n]`` in ``[-1, 1]`` once
+clipped by the environment.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from .features import FEATURES
+from .rules import coordinate_log_prob
+
+
+class CoordinateNormal(torch.distributions.Distribution):
+    """A factorised Gaussian over coordinates with the interface PPO uses: ``sample``, ``log_prob`` (summed over
+    coordinates), ``entropy`` (summed) and ``mean``."""
+
+    arg_constraints: dict = {}
+
+    def __init__(self, mu: Tensor, log_std: Tensor) -> None:
+        self.mu, self.log_std = mu, log_std.expand_as(mu)
+        super().__init__(batch_shape=mu.shape[:-1], event_shape=mu.shape[-1:], validate_args=False)
+
+    @property
+    def mean(self) -> Tensor:
+        return self.mu
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> Tensor:
+        with torch.no_grad():
+            return self.mu + torch.exp(self.log_std) * torch.randn(self.mu.shape, dtype=self.mu.dtype)
+
+    def log_prob(self, value: Tensor) -> Tensor:
+        return coordinate_log_prob(self.mu, self.log_std, value)
+
+    def entropy(self) -> Tensor:
+        return (0.5 + 0.5 * torch.log(torch.tensor(2 * torch.pi)) + self.log_std).sum(-1)
+
+
+class CoordinateActorCritic(nn.Module):
+    """Actor: ``mu_i = MLP(features_i)`` (shared weights); critic: ``V = MLP([mean_i e_i, std_i e_i])`` with
+    ``e_i`` an embedding of the features. ``log_std_init`` is the shared exploration noise's log standard deviation."""
+
+    def __init__(self, hidden: int = 32, log_std_init: float = -0.5, features: int = FEATURES) -> None:
+        super().__init__()
+        self.k = features
+        self.actor = nn.Sequential(nn.Linear(features, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
+                                   nn.Linear(hidden, 1))
+        self.embed = nn.Sequential(nn.Linear(features, hidden), nn.Tanh())
+        self.critic = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.Tanh(), nn.Linear(hidden, 1))
+        self.log_std = nn.Parameter(torch.tensor(float(log_std_init)))
+        self.discrete = False
+        with torch.no_grad():
+            self.actor[-1].weight.mul_(0.01)
+
+    def _coordinates(self, obs: Tensor) -> Tensor:
+        if obs.shape[-1] % self.k:
+            raise ValueError(f"observations must hold {self.k} features per coordinate; got {obs.shape[-1]} numbers")
+        return obs.reshape(*obs.shape[:-1], obs.shape[-1] // self.k, self.k)
+
+    def mean_action(self, obs: Tensor) -> Tensor:
+        """The deterministic action ``[..., n]`` (the frozen agent's choice)."""
+        return self.actor(self._coordinates(obs)).squeeze(-1)
+
+    def distribution(self, obs: Tensor) -> CoordinateNormal:
+        return CoordinateNormal(self.mean_action(obs), self.log_std)
+
+    def value(self, obs: Tensor) -> Tensor:
+        e = self.embed(self._coordinates(obs))
+        pooled = torch.cat([e.mean(-2), e.std(-2, unbiased=False)], dim=-1)
+        return self.critic(pooled)

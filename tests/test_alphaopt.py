@@ -1,0 +1,124 @@
+"""Lesson 11 (AlphaOpt) library: the per-coordinate update, the telescoping return, the summed log-probability,
+features, the coordinatewise actor-critic under PPO, the environment on the engine, and AlphaOpt as a drop-in
+torch.optim.Optimizer."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from learnopt_course.alphaopt import features, policy, rules
+from learnopt_course.alphaopt.env import CoordinateLREnv
+from learnopt_course.alphaopt.optimizer import AlphaOpt, AgentRule, CoordinateSGD
+from learnopt_course.tasks.landscapes import Quadratic
+
+D = torch.float64
+
+
+def _quadratic_sampler(g: torch.Generator):
+    task = Quadratic(kappa=10.0, L=10.0, angle=0.0)
+    return task, 2.0 * torch.randn(2, generator=g, dtype=D)
+
+
+def test_per_coordinate_update_and_the_telescoping_return():
+    theta, grad = torch.tensor([1.0, -2.0, 3.0]), torch.tensor([0.5, 0.5, -1.0])
+    log_lr = torch.log(torch.tensor([0.1, 1.0, 0.01]))
+    assert torch.allclose(rules.per_coordinate_update(theta, grad, log_lr), torch.tensor([0.95, -2.5, 3.01]), atol=1e-7)
+    losses = torch.tensor([5.0, 3.0, 4.0, 1.5, 0.25], dtype=D)
+    assert float(rules.episode_return(losses, "delta")) == pytest.approx(5.0 - 0.25, abs=1e-12)
+    assert float(rules.episode_return(losses, "auc")) == pytest.approx(-(3.0 + 4.0 + 1.5 + 0.25))
+    # two runs with the same start and end have the same delta-return whatever the path; the AUC tells them apart
+    fast, slow = torch.tensor([4.0, 1.0, 1.0, 1.0]), torch.tensor([4.0, 4.0, 4.0, 1.0])
+    assert rules.episode_return(fast, "delta") == rules.episode_return(slow, "delta")
+    assert rules.episode_return(fast, "auc") > rules.episode_return(slow, "auc")
+    with pytest.raises(ValueError, match="kind must be one of"):
+        rules.episode_return(losses, "sparse")
+
+
+def test_the_coordinate_log_probability_is_the_sum_of_independent_normals():
+    mu, u = torch.randn(4, 7, dtype=D), torch.randn(4, 7, dtype=D)
+    log_std = torch.tensor(-0.3, dtype=D)
+    want = torch.distributions.Independent(torch.distributions.Normal(mu, log_std.exp()), 1).log_prob(u)
+    assert torch.allclose(rules.coordinate_log_prob(mu, log_std, u), want, atol=1e-12)
+    dist = policy.CoordinateNormal(mu, log_std)
+    assert torch.allclose(dist.log_prob(u), want) and dist.entropy().shape == (4,)
+    assert torch.allclose(dist.entropy(), torch.distributions.Normal(mu, log_std.exp()).entropy().sum(-1))
+
+
+def test_features_see_sign_flips_and_the_secant_curvature_without_the_parameter():
+    g0, g1 = torch.tensor([1.0, 1.0]), torch.tensor([-1.0, 0.5])
+    step = torch.tensor([-0.2, -0.05])
+    f = features.coordinate_features(g1, g0, step, torch.tensor([0.1, -0.3]))
+    assert f.shape == (2, features.FEATURES)
+    assert f[0, 0] == pytest.approx(-0.5) and f[1, 0] == pytest.approx(0.5 / 1.5)
+    assert f[0, 1] == pytest.approx(math.log10(2.0 / 0.2) / 4) and f[1, 1] == pytest.approx(math.log10(0.5 / 0.05) / 4)
+    first = features.coordinate_features(g1, None, None, None)
+    assert torch.equal(first[:, 1], torch.zeros(2)) and torch.equal(first[:, 0], torch.tensor([-1.0, 1.0]))
+
+
+def test_the_environment_steps_through_the_engine_with_per_coordinate_rates_and_telescopes():
+    env = CoordinateLREnv(_quadratic_sampler, horizon=5, lr_range=(1e-3, 1.0), reward="delta")
+    obs, info = env.reset(seed=3)
+    assert obs.shape == (2 * features.FEATURES,) and env.action_space.shape == (2,)
+    total, start = 0.0, info["loss"]
+    theta = env.params.clone()
+    for _ in range(5):
+        action = np.array([1.0, -1.0])  # lr 1.0 on the first coordinate, 1e-3 on the second
+        grad = env.task.grad(theta)
+        obs, r, terminated, truncated, info = env.step(action)
+        expected = theta - torch.tensor([1.0, 1e-3], dtype=D) * grad
+        assert torch.allclose(env.params, expected, atol=1e-12)
+        theta = expected
+        total += r
+    assert truncated and not terminated
+    assert total == pytest.approx((start - info["loss"]) / start, rel=1e-9)
+    with pytest.raises(ValueError, match="one entry per parameter"):
+        env.step(np.zeros(3))
+    blow_up = CoordinateLREnv(_quadratic_sampler, horizon=50, lr_range=(1e-3, 1e6))
+    blow_up.reset(seed=0)
+    done = False
+    for _ in range(50):
+        _, r, done, _, info = blow_up.step(np.ones(2))
+        if done:
+            break
+    assert done and r == -1.0 and info["diverged"]
+
+
+def test_coordinate_sgd_and_the_agent_rule_run_as_torch_optimizers_in_an_unchanged_loop():
+    torch.manual_seed(0)
+    agent = policy.CoordinateActorCritic()
+    model = torch.nn.Linear(3, 1)
+    before = [p.detach().clone() for p in agent.parameters()]
+    opt = AlphaOpt(model.parameters(), agent)
+    x, y = torch.randn(32, 3), torch.randn(32, 1)
+    for _ in range(3):
+        opt.zero_grad()
+        torch.nn.functional.mse_loss(model(x), y).backward()
+        opt.step()
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+    assert all(torch.equal(a, b) for a, b in zip(before, agent.parameters()))  # the caller's agent is untouched
+    state = opt.state[model.weight]["functional"]
+    assert state["prev_grad"].shape == model.weight.shape and state["action"].abs().max() <= 1.0
+    # the rule is exactly per-coordinate SGD at the rates the agent's mean action selects
+    rule = AgentRule(agent)
+    theta, grad = torch.randn(5, dtype=D), torch.randn(5, dtype=D)
+    new, st = rule.step(theta, grad, rule.init(theta))
+    log_lr = math.log(10) * (-3 + (st["action"] + 1) / 2 * 3)
+    assert torch.allclose(new, theta - torch.exp(log_lr) * grad)
+    with pytest.raises(ValueError, match="needs hp="):
+        CoordinateSGD().step(theta, grad, {})
+
+
+def test_ppo_trains_the_coordinatewise_agent_to_raise_the_return_on_2d_quadratics():
+    from learnopt_course.rl import PPO, PPOConfig
+
+    make = lambda: CoordinateLREnv(_quadratic_sampler, horizon=20, reward="delta")  # noqa: E731
+    agent = policy.CoordinateActorCritic()
+    ppo = PPO(make, PPOConfig(n_steps=200, batch_size=50, epochs=5, lr=3e-3, normalize_obs=False, seed=0), net=agent)
+    ppo.learn(3000)
+    returns = [h["return"] for h in ppo.history]
+    assert len(returns) >= 100
+    assert np.mean(returns[-20:]) > np.mean(returns[:20]) + 0.05
