@@ -77,7 +77,7 @@ def test_the_environment_steps_through_the_engine_with_per_coordinate_rates_and_
     assert total == pytest.approx((start - info["loss"]) / start, rel=1e-9)
     with pytest.raises(ValueError, match="one entry per parameter"):
         env.step(np.zeros(3))
-    blow_up = CoordinateLREnv(_quadratic_sampler, horizon=50, lr_range=(1e-3, 1e6))
+    blow_up = CoordinateLREnv(_quadratic_sampler, horizon=50, lr_range=(1e-3, 1e6), diverge=1e3)
     blow_up.reset(seed=0)
     done = False
     for _ in range(50):

@@ -8,8 +8,9 @@ log-uniform map as :class:`~learnopt_course.rl.LRControlEnv`), and one step ``th
 (:class:`~.optimizer.CoordinateSGD`) runs through the unroll engine.
 
 Rewards (``reward``): ``"delta"``, the proposal's ``-(L_t - L_{t-1}) / L_0``, which telescopes to
-``(L_0 - L_T) / L_0`` over an episode; ``"auc"``, ``-L_t / L_0``, the area under the loss curve. A non-finite loss
-ends the episode with reward -1.
+``(L_0 - L_T) / L_0`` over an episode; ``"auc"``, ``-L_t / L_0``, the area under the loss curve. A non-finite
+loss, or one above ``diverge`` times ``L_0``, ends the episode with reward -1 (a loss growing by orders of magnitude
+would otherwise give rewards of -1e6 that swamp every other signal PPO sees).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ class CoordinateLREnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, sample: Callable[[torch.Generator], tuple[Any, Any]], *, horizon: int = 50,
-                 lr_range: tuple[float, float] = (1e-3, 1.0), reward: str = "delta") -> None:
+                 lr_range: tuple[float, float] = (1e-3, 1.0), reward: str = "delta", diverge: float = 10.0) -> None:
         super().__init__()
         if not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
@@ -48,7 +49,9 @@ class CoordinateLREnv(gym.Env):
             raise ValueError(f"lr_range must be (low, high) with 0 < low < high; got {lr_range!r}")
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}; got {reward!r}")
-        self.sample, self.horizon, self.reward_kind = sample, horizon, reward
+        if not diverge > 1:
+            raise ValueError(f"diverge must be > 1 (a factor on the starting loss); got {diverge!r}")
+        self.sample, self.horizon, self.reward_kind, self.diverge = sample, horizon, reward, float(diverge)
         self.log_lo, self.log_hi = math.log10(lo), math.log10(hi)
         _, params = sample(torch.Generator().manual_seed(0))
         self.n = trees.numel(params)
@@ -95,7 +98,8 @@ class CoordinateLREnv(gym.Env):
         self.t += 1
         previous = float(self.loss)
         loss, grad = self._gradient(new)
-        if not (math.isfinite(float(loss)) and bool(torch.isfinite(grad).all())):
+        if not (math.isfinite(float(loss)) and bool(torch.isfinite(grad).all())) or \
+                float(loss) > self.diverge * abs(self.loss0) + 1e-12:
             return self._observe(), -1.0, True, False, {"loss": float("nan"), "diverged": True}
         self.prev_grad, self.step_taken, self.prev_action = self.grad, trees.flat(new) - flat, u.to(flat.dtype)
         self.params, self.loss, self.grad = new, loss, grad
