@@ -122,3 +122,15 @@ def test_ppo_trains_the_coordinatewise_agent_to_raise_the_return_on_2d_quadratic
     returns = [h["return"] for h in ppo.history]
     assert len(returns) >= 100
     assert np.mean(returns[-20:]) > np.mean(returns[:20]) + 0.05
+
+
+def test_the_log_delta_reward_telescopes_to_the_log_of_the_loss_ratio():
+    env = CoordinateLREnv(_quadratic_sampler, horizon=6, reward="log_delta")
+    _, info = env.reset(seed=1)
+    total, start = 0.0, info["loss"]
+    for _ in range(6):
+        _, r, _, truncated, info = env.step(np.array([1.0 / 3.0, 0.5]))
+        total += r
+    assert truncated and total == pytest.approx(math.log(start / info["loss"]), rel=1e-9)
+    with pytest.raises(ValueError, match="reward must be one of"):
+        CoordinateLREnv(_quadratic_sampler, reward="sparse")

@@ -8,7 +8,9 @@ log-uniform map as :class:`~learnopt_course.rl.LRControlEnv`), and one step ``th
 (:class:`~.optimizer.CoordinateSGD`) runs through the unroll engine.
 
 Rewards (``reward``): ``"delta"``, the proposal's ``-(L_t - L_{t-1}) / L_0``, which telescopes to
-``(L_0 - L_T) / L_0`` over an episode; ``"auc"``, ``-L_t / L_0``, the area under the loss curve. A non-finite
+``(L_0 - L_T) / L_0`` over an episode; ``"auc"``, ``-L_t / L_0``, the area under the loss curve; ``"log_delta"``
+(ours), ``-(log L_t - log L_{t-1})``, which telescopes to ``log(L_0 / L_T)`` and so rewards every decade of progress
+alike, where ``delta`` is earned almost entirely in the first steps. A non-finite
 loss, or one above ``diverge`` times ``L_0``, ends the episode with reward -1 (a loss growing by orders of magnitude
 would otherwise give rewards of -1e6 that swamp every other signal PPO sees).
 """
@@ -30,7 +32,7 @@ from ..meta.engine import unroll
 from .features import FEATURES, coordinate_features
 from .optimizer import CoordinateSGD
 
-REWARDS = ("delta", "auc")
+REWARDS = ("delta", "auc", "log_delta")
 
 
 class CoordinateLREnv(gym.Env):
@@ -104,6 +106,11 @@ class CoordinateLREnv(gym.Env):
         self.prev_grad, self.step_taken, self.prev_action = self.grad, trees.flat(new) - flat, u.to(flat.dtype)
         self.params, self.loss, self.grad = new, loss, grad
         scale = max(abs(self.loss0), 1e-12)
-        reward = (previous - float(loss)) / scale if self.reward_kind == "delta" else -float(loss) / scale
+        if self.reward_kind == "delta":
+            reward = (previous - float(loss)) / scale
+        elif self.reward_kind == "auc":
+            reward = -float(loss) / scale
+        else:
+            reward = math.log(max(previous, 1e-300)) - math.log(max(float(loss), 1e-300))
         done = self.t >= self.horizon
         return self._observe(), reward, False, done, {"loss": float(loss), "diverged": False}
