@@ -20,6 +20,7 @@ import torch
 
 from . import l2l
 from .core.checkpoints import CHECKPOINT_DIR, save_checkpoint
+from .alphaopt.recipe import AlphaOptRecipe
 from .gps.driver import GPSConfig
 from .gps.settings import GPSRecipe
 from .hypersvg.agent import HyperSVGRecipe
@@ -82,6 +83,8 @@ RECIPES: dict[str, l2l.Recipe] = {
     "l2l-mnist48": _mnist_recipe("l2l-mnist48", "log_sign", family="mnist48-mlp-48-relu", batch_size=64),
     # Lesson 08: online Adaptive HyperSVG at the thesis's length (100 meta-epochs of 20 steps) on the lesson's
     # 500-parameter MNIST task from the thesis's start 6.3e-5 (the surrogate and the policy, shipped together).
+    # Lesson 11: the capstone's coordinatewise agent, PPO on the 2-D quadratics of E11.1 with the log_delta reward.
+    "alphaopt-quadratic2d": AlphaOptRecipe("alphaopt-quadratic2d"),
     "hypersvg-mnist49": HyperSVGRecipe("hypersvg-mnist49", start_lr=float(torch.logspace(-1, -5, 6, dtype=torch.float64)[4])),
 }
 
@@ -150,7 +153,14 @@ def _train_hypersvg(recipe, quick: bool, seed: int):  # noqa: ANN001, ANN202
     return train_recipe(recipe, quick, seed)
 
 
-TRAINERS = {l2l.Recipe: _train_lstm, GPSRecipe: _train_gps, HyperSVGRecipe: _train_hypersvg}
+def _train_alphaopt(recipe, quick: bool, seed: int):  # noqa: ANN001, ANN202
+    from .alphaopt.recipe import train_recipe
+
+    return train_recipe(recipe, quick, seed)
+
+
+TRAINERS = {l2l.Recipe: _train_lstm, GPSRecipe: _train_gps, HyperSVGRecipe: _train_hypersvg,
+            AlphaOptRecipe: _train_alphaopt}
 
 
 def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = False, seed: int | None = None) -> dict:

@@ -134,3 +134,17 @@ def test_the_log_delta_reward_telescopes_to_the_log_of_the_loss_ratio():
     assert truncated and total == pytest.approx(math.log(start / info["loss"]), rel=1e-9)
     with pytest.raises(ValueError, match="reward must be one of"):
         CoordinateLREnv(_quadratic_sampler, reward="sparse")
+
+
+def test_the_shipped_agent_reproduces_its_recorded_held_out_score_and_its_recipe_runs():
+    from learnopt_course.alphaopt import experiments as A
+    from learnopt_course.core.checkpoints import load_checkpoint, shipped
+    from learnopt_course.reproduce import reproduce
+
+    agent, info = shipped("alphaopt-quadratic2d")
+    result = A.agent_score(agent)
+    assert result.success == info["held_out_success"] and result.auc == pytest.approx(info["held_out_auc"], abs=1e-3)
+    assert result.success >= 0.9  # E11.1's inferred bar: 90 % of the held-out starts reach f - f* < 1e-3 in 50 steps
+    report = reproduce("alphaopt-quadratic2d", quick=True)
+    quick, quick_info = load_checkpoint(report["path"], report["sha256"])
+    assert quick_info["runs"] == 1000 and isinstance(quick, policy.CoordinateActorCritic)

@@ -10,6 +10,8 @@ clipped by the environment.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
 
@@ -42,12 +44,24 @@ class CoordinateNormal(torch.distributions.Distribution):
         return (0.5 + 0.5 * torch.log(torch.tensor(2 * torch.pi)) + self.log_std).sum(-1)
 
 
+@dataclass
+class AgentConfig:
+    """The coordinatewise actor-critic's shape: ``hidden`` units, the initial log standard deviation of the
+    exploration noise, and the number of features per coordinate."""
+
+    hidden: int = 32
+    log_std_init: float = -0.5
+    features: int = FEATURES
+
+
 class CoordinateActorCritic(nn.Module):
     """Actor: ``mu_i = MLP(features_i)`` (shared weights); critic: ``V = MLP([mean_i e_i, std_i e_i])`` with
-    ``e_i`` an embedding of the features. ``log_std_init`` is the shared exploration noise's log standard deviation."""
+    ``e_i`` an embedding of the features. ``log_std_init`` is the shared exploration noise's log standard deviation.
+    A registered checkpoint kind (``"alphaopt"``)."""
 
     def __init__(self, hidden: int = 32, log_std_init: float = -0.5, features: int = FEATURES) -> None:
         super().__init__()
+        self.config = AgentConfig(hidden, log_std_init, features)
         self.k = features
         self.actor = nn.Sequential(nn.Linear(features, hidden), nn.Tanh(), nn.Linear(hidden, hidden), nn.Tanh(),
                                    nn.Linear(hidden, 1))

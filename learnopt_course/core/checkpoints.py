@@ -100,6 +100,10 @@ def _ensure_registered() -> None:
     if "gps" not in _KINDS:
         from ..gps.driver import GroupedStudent, StudentConfig
         register("gps", GroupedStudent, lambda config: GroupedStudent(StudentConfig(**config)))
+    if "alphaopt" not in _KINDS:
+        from ..alphaopt.policy import CoordinateActorCritic
+
+        register("alphaopt", CoordinateActorCritic, lambda config: CoordinateActorCritic(**config))
     if "hypersvg" not in _KINDS:
         from ..hypersvg.agent import AgentConfig, HyperSVGAgent
         register("hypersvg", HyperSVGAgent, lambda config: HyperSVGAgent(AgentConfig(**config)).stored())
