@@ -148,3 +148,16 @@ def test_the_shipped_agent_reproduces_its_recorded_held_out_score_and_its_recipe
     report = reproduce("alphaopt-quadratic2d", quick=True)
     quick, quick_info = load_checkpoint(report["path"], report["sha256"])
     assert quick_info["runs"] == 1000 and isinstance(quick, policy.CoordinateActorCritic)
+
+
+def test_landscape_success_counts_runs_that_end_at_a_known_minimizer():
+    from learnopt_course.alphaopt import experiments as A
+    from learnopt_course.tasks.landscapes import Quadratic as Q
+
+    bowl = Q()
+    starts = A.landscape_starts(bowl, 5, 0)
+    (x0, x1), (y0, y1) = bowl.bounds
+    assert starts.shape == (5, 2) and bool(((starts[:, 0] >= x0) & (starts[:, 0] <= x1)).all())
+    assert A.landscape_success("sgd", bowl, starts, steps=400, hp={"lr": 0.5}) == 1.0
+    assert A.landscape_success("sgd", bowl, starts, steps=2, hp={"lr": 1e-3}) == 0.0
+    assert A.landscape_success("sgd", bowl, starts, steps=50, hp={"lr": 100.0}) == 0.0  # diverged runs miss

@@ -78,3 +78,40 @@ def train_agent(reward: str, env_steps: int, seed: int = 0, horizon: int = 50) -
 def agent_score(agent: CoordinateActorCritic, steps: int = 50) -> Score:
     """The frozen agent's deterministic rule on the held-out starts."""
     return score(AgentRule(agent), held_out_starts(), steps)
+
+
+# --- E11.2: non-convex 2-D landscapes (the proposal's claim 19) -------------------------------------------------------
+
+
+def landscape_starts(landscape, n: int, seed: int) -> torch.Tensor:  # noqa: ANN001
+    """``n`` starts drawn uniformly in the landscape's plotting window."""
+    g = torch.Generator().manual_seed(seed)
+    (x0, x1), (y0, y1) = landscape.bounds
+    u = torch.rand(n, 2, generator=g, dtype=D)
+    return torch.stack([x0 + (x1 - x0) * u[:, 0], y0 + (y1 - y0) * u[:, 1]], dim=1)
+
+
+def landscape_success(optimizer, landscape, starts: torch.Tensor, steps: int = 200, hp: dict | None = None,  # noqa: ANN001
+                      tol: float = 1e-2) -> float:
+    """The fraction of runs ending within ``tol`` of one of the landscape's known minimizers."""
+    hits = 0
+    for s in starts:
+        end = unroll(landscape, optimizer, s.clone(), steps, hp=hp, last_loss=False).params.detach()
+        if bool(torch.isfinite(end).all()):
+            hits += int(float((landscape.minima.to(D) - end).norm(dim=1).min()) < tol)
+    return hits / len(starts)
+
+
+def tuned_adam(landscape, steps: int = 200, tune_seed: int = 999, n_tune: int = 20,  # noqa: ANN001
+               grid: np.ndarray | None = None) -> float:
+    """Adam's learning rate chosen on ``n_tune`` other starts by success rate (ties: the smaller final mean loss)."""
+    tune = landscape_starts(landscape, n_tune, tune_seed)
+    grid = np.logspace(-3, 0, 13) if grid is None else grid
+
+    def key(lr: float) -> tuple[float, float]:
+        finals = [float(unroll(landscape, "adam", s.clone(), steps, hp={"lr": float(lr)}).losses[-1]) for s in tune]
+        finite = [f for f in finals if np.isfinite(f)]
+        return (-landscape_success("adam", landscape, tune, steps, {"lr": float(lr)}),
+                float(np.mean(finite)) if finite else np.inf)
+
+    return float(min(grid, key=key))
