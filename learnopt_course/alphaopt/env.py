@@ -31,6 +31,7 @@ from ..core import trees
 from ..meta.engine import unroll
 from .features import FEATURES, coordinate_features
 from .optimizer import CoordinateSGD
+from .rules import action_log_lr
 
 REWARDS = ("delta", "auc", "log_delta")
 
@@ -63,8 +64,7 @@ class CoordinateLREnv(gym.Env):
 
     def log_lr(self, action: Tensor) -> Tensor:
         """Natural-log learning rates for actions in ``[-1, 1]`` (clipped)."""
-        u = action.clamp(-1.0, 1.0)
-        return math.log(10) * (self.log_lo + (u + 1) / 2 * (self.log_hi - self.log_lo))
+        return action_log_lr(action, self.log_lo, self.log_hi)
 
     def _gradient(self, params: Any) -> tuple[Tensor, Tensor]:
         with torch.enable_grad():
@@ -95,7 +95,9 @@ class CoordinateLREnv(gym.Env):
             raise ValueError(f"action must have one entry per parameter ({self.n}); got {u.numel()}")
         flat = trees.flat(self.params)
         log_lr = trees.split(self.log_lr(u).to(flat.dtype), self.params)
-        run = unroll(self.task, CoordinateSGD(), self.params, 1, hp={"log_lr": log_lr}, start=self.t, last_loss=False)
+        known = trees.split(self.grad, self.params)  # the gradient at the current point, computed last step
+        run = unroll(self.task, CoordinateSGD(), self.params, 1, hp={"log_lr": log_lr}, start=self.t, last_loss=False,
+                     grad_fn=lambda w, t: known)
         new = trees.detach(run.params)
         self.t += 1
         previous = float(self.loss)

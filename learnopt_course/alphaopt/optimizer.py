@@ -22,7 +22,7 @@ from torch import Tensor, nn
 from ..core import trees
 from ..optimizers.torch_adapter import TorchOptimizer
 from .features import coordinate_features
-from .rules import per_coordinate_update
+from .rules import action_log_lr, per_coordinate_update
 
 
 class CoordinateSGD:
@@ -62,8 +62,7 @@ class AgentRule:
         with torch.no_grad():
             u = self.agent.mean_action(features.reshape(-1).to(torch.float32)).to(params.dtype).reshape(params.shape)
         u = u.clamp(-1.0, 1.0)
-        log_lr = math.log(10) * (self.log_lo + (u + 1) / 2 * (self.log_hi - self.log_lo))
-        new = per_coordinate_update(params, grads, log_lr)
+        new = per_coordinate_update(params, grads, action_log_lr(u, self.log_lo, self.log_hi))
         return new, {"prev_grad": grads.detach().clone(), "step": (new - params).detach(), "action": u}
 
 

@@ -24,6 +24,12 @@ def per_coordinate_update(theta: Tensor, grad: Tensor, log_lr: Tensor) -> Tensor
     return theta - torch.exp(log_lr) * grad
 
 
+def action_log_lr(u: Tensor, log10_low: float, log10_high: float) -> Tensor:
+    """Natural-log learning rates for actions ``u`` clipped to ``[-1, 1]``, mapped log-uniformly onto
+    ``[10**log10_low, 10**log10_high]`` (the map of :meth:`learnopt_course.rl.LRControlEnv.learning_rates`)."""
+    return math.log(10) * (log10_low + (u.clamp(-1.0, 1.0) + 1) / 2 * (log10_high - log10_low))
+
+
 def episode_return(losses: Tensor, kind: str) -> Tensor:
     """The undiscounted return of an episode with losses ``L_0 .. L_T`` (``[T+1]``): ``"delta"`` sums the rewards
     ``-(L_t - L_{t-1})`` for ``t = 1..T`` (which telescopes to ``L_0 - L_T``); ``"auc"`` sums ``-L_t`` for ``t =

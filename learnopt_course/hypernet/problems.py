@@ -12,6 +12,8 @@ IFT and the hypernetwork methods all run on the very same problem).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -58,6 +60,18 @@ def ridge_best_response(problem: Bilevel, lam: float | Tensor) -> tuple[Tensor, 
     return w, -torch.linalg.solve(A, scale * w)
 
 
+def _metrics(logits: Callable[[dict[str, Tensor], Tensor], Tensor], w: dict[str, Tensor], data: dict[str, Tensor]
+             ) -> dict[str, float]:
+    """Cross-entropy and accuracy of ``logits(w, x)`` on the train, validation and test splits of ``data``."""
+    with torch.no_grad():
+        out = {}
+        for split in ("train", "val", "test"):
+            z = logits(w, data[f"x_{split}"])
+            out[f"{split}_loss"] = float(F.cross_entropy(z, data[f"y_{split}"]))
+            out[f"{split}_acc"] = _accuracy(z, data[f"y_{split}"])
+        return out
+
+
 def mnist_linear(n_train: int = 10, n_val: int = 2000, per_weight: bool = False, seed: int = 0,
                  dtype: torch.dtype = torch.float32, root: str | None = None) -> Bilevel:
     """The MNIST linear model ``logits = x W + b`` (7,850 weights) trained on ``n_train`` images (sec. 2.4.1 uses 10,
@@ -85,13 +99,7 @@ def mnist_linear(n_train: int = 10, n_val: int = 2000, per_weight: bool = False,
         return F.cross_entropy(logits(w, data["x_val"]), data["y_val"])
 
     def metrics(w: dict[str, Tensor]) -> dict[str, float]:
-        with torch.no_grad():
-            out = {}
-            for split in ("train", "val", "test"):
-                z = logits(w, data[f"x_{split}"])
-                out[f"{split}_loss"] = float(F.cross_entropy(z, data[f"y_{split}"]))
-                out[f"{split}_acc"] = _accuracy(z, data[f"y_{split}"])
-            return out
+        return _metrics(logits, w, data)
 
     def lr(lam: dict[str, Tensor] | Tensor) -> float:  # 1/L: softmax cross-entropy curvature <= |x|^2 / n / 2
         top = max(float(v.exp().max()) for v in lam.values()) if isinstance(lam, dict) else float(lam.exp().max())
@@ -126,13 +134,7 @@ def mnist_mlp(hidden: tuple[int, ...], n_train: int = 200, n_val: int = 500, see
         return F.cross_entropy(model(w, data["x_val"]), data["y_val"])
 
     def metrics(w: dict[str, Tensor]) -> dict[str, float]:
-        with torch.no_grad():
-            out = {}
-            for split in ("train", "val", "test"):
-                z = model(w, data[f"x_{split}"])
-                out[f"{split}_loss"] = float(F.cross_entropy(z, data[f"y_{split}"]))
-                out[f"{split}_acc"] = _accuracy(z, data[f"y_{split}"])
-            return out
+        return _metrics(model, w, data)
 
     sizes = "-".join(str(s) for s in (784, *hidden, 10))
     return Bilevel(f"MNIST MLP {sizes}, {n_train} training images, one decay per weight", train_loss, val_loss, w0,

@@ -184,8 +184,8 @@ def cross_validation(problem: Bilevel, lambdas: Sequence[Tensor | float], steps:
     lams, vals, ws = [], [], []
     for value in lambdas:
         lam = torch.as_tensor(value, dtype=trees.leaves(problem.lam0)[0].dtype).reshape(-1)
-        tree = hyperparameters(problem, lam) if lam.numel() > 1 else lam.expand(sizes(problem)[0]).clone()
-        tree = tree if lam.numel() > 1 else hyperparameters(problem, tree)
+        flat = lam if lam.numel() > 1 else lam.expand(sizes(problem)[0]).clone()  # one value for every entry
+        tree = hyperparameters(problem, flat)
         w = inner_solve(problem, tree, None, steps)
         with torch.no_grad():
             vals.append(float(problem.val_loss(w, tree)))

@@ -72,10 +72,9 @@ def train_recipe(recipe: HyperSVGRecipe, quick: bool, seed: int) -> tuple[nn.Mod
 
     family = small_mnist()
     config = AgentConfig(family.model.num_parameters, [recipe.hidden], init_lr=recipe.start_lr)
-    agent = HyperSVGAgent(config).double()
     with torch.random.fork_rng(devices=[]):  # the same initial surrogate as experiments.online_runs for this seed
         torch.manual_seed(seed)
-        agent.model = SyntheticOptimizer(agent.model.config).double()
+        agent = HyperSVGAgent(config).double()
     epochs = recipe.quick_epochs if quick else recipe.epochs
     history = online_run(family, recipe.start_lr, seed, epochs, mode=recipe.mode, model=agent.model,
                          policy=agent.policy)
