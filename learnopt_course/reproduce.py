@@ -85,6 +85,34 @@ RECIPES: dict[str, l2l.Recipe] = {
     # 500-parameter MNIST task from the thesis's start 6.3e-5 (the surrogate and the policy, shipped together).
     # Lesson 11: the capstone's coordinatewise agent, PPO on the 2-D quadratics of E11.1 with the log_delta reward.
     "alphaopt-quadratic2d": AlphaOptRecipe("alphaopt-quadratic2d"),
+    **{f"alphaopt-quadratic2d-s{seed}": AlphaOptRecipe(f"alphaopt-quadratic2d-s{seed}", seed=seed) for seed in (1, 2)},
+    **{f"alphaopt-quadratic2d-{reward}-s{seed}": AlphaOptRecipe(f"alphaopt-quadratic2d-{reward}-s{seed}", reward, seed=seed)
+       for reward in ("delta", "auc") for seed in (0, 1, 2)},
+    # E11.2: an agent trained on each non-convex landscape (starts uniform in its window, the gap f - f*).
+    **{f"alphaopt-{land}-s{seed}": AlphaOptRecipe(f"alphaopt-{land}-s{seed}", seed=seed, task=land)
+       for land in ("rosenbrock", "saddle", "rastrigin") for seed in (0, 1, 2)},
+    # E11.4: the agent on 5-way 1-shot episodes of the background alphabets, 10 steps per episode; a 5,525-parameter
+    # CNN makes every PPO minibatch 5,525 times a 2-D one, so fewer epochs and larger minibatches.
+    "alphaopt-omniglot": AlphaOptRecipe("alphaopt-omniglot", env_steps=6_000, quick_steps=200, task="omniglot",
+                                        horizon=10, lr_range=(1e-4, 100.0),
+                                        ppo={"n_steps": 200, "batch_size": 100, "epochs": 3},
+                                        agent={"ratio": "coordinate", "log_std_init": -1.0}),
+    # E11.5, RL vs RNN at equal meta-training wall-clock: lesson 05's LSTM on E11.1's quadratics (32 starts per
+    # problem), its meta-loss the sum of the losses (E11.1's area under the curve); 900 runs took about as long as the
+    # agents' 40,000 PPO steps on the machine that made both (each checkpoint records its seconds).
+    **{f"l2l-quadratic2d-s{seed}": l2l.Recipe(
+        name=f"l2l-quadratic2d-s{seed}", problem="quadratic2d", seed=seed,
+        lstm=l2l.LSTMConfig(preprocessing="log_sign", output_scale=0.1, head="sum"),
+        train=l2l.MetaTrainConfig(steps=50, unroll=10, meta_lr=1e-2, runs=900, validate_every=90),
+        quick_runs=3, selection_problems=3, extra={"batch": 32}) for seed in (0, 1, 2)},
+    # E11.4/E11.5 on Omniglot: the LSTM on the same background episodes as "alphaopt-omniglot" (support loss, 10
+    # steps), pretrained towards gradient descent at 0.3 (SGD's rate tuned on background episodes) as lesson 05's
+    # MNIST recipes are; 600 runs took about as long as the agent's PPO (both checkpoints record their seconds).
+    "l2l-omniglot": l2l.Recipe(
+        name="l2l-omniglot", problem="omniglot",
+        lstm=l2l.LSTMConfig(preprocessing="log_sign", output_scale=0.1, head="sum"),
+        train=l2l.MetaTrainConfig(steps=10, unroll=10, meta_lr=3e-3, runs=600, validate_every=60),
+        quick_runs=2, selection_problems=5, pretrain_lr=0.3),
     "hypersvg-mnist49": HyperSVGRecipe("hypersvg-mnist49", start_lr=float(torch.logspace(-1, -5, 6, dtype=torch.float64)[4])),
 }
 
@@ -99,6 +127,14 @@ def problem_factory(recipe: l2l.Recipe):
         options = {k: recipe.extra[k] for k in ("batch_size",) if k in recipe.extra}
         task = make_task(recipe.extra["family"], n_train=recipe.extra["n_train"], n_val=recipe.extra["n_val"], **options)
         return lambda g: l2l.classification_problem(task, g, recipe.train.steps)
+    if recipe.problem == "quadratic2d":  # lesson 11, E11.1's tasks
+        from .alphaopt.experiments import quadratic_problem
+
+        return lambda g: quadratic_problem(g, recipe.extra["batch"])
+    if recipe.problem == "omniglot":  # lesson 11, E11.4's background episodes
+        from .alphaopt.experiments import episode_problem, omniglot_family
+
+        return episode_problem(omniglot_family("background", recipe.extra.get("episode_seed", 0)))
     raise ValueError(f"unknown problem kind {recipe.problem!r}")
 
 

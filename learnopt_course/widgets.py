@@ -548,3 +548,64 @@ def hypernet_explorer():
         f"{'linear hypernetwork' if v['hidden'] == 0 else 'hypernetwork with ' + str(v['hidden']) + ' hidden units'} "
         f"hyper-trained on samples around {v['lam_hat']} with spread {10 ** v['log10_sigma']:.2g}; right, the "
         "relative weight error on a log axis."))
+
+
+ALPHAOPT_LANDSCAPES = ("quadratic", "rosenbrock", "saddle", "rastrigin")
+
+
+def alphaopt_figure(landscape: str = "quadratic", x0: float = -1.5, y0: float = 1.5, log10_gd_lr: float = -1.0,
+                    steps: int = 50, agent: str = "alphaopt-quadratic2d", lstm: str = "l2l-quadratic2d-s0"):
+    """Lesson 11: the shipped AlphaOpt agent, the shipped 2-D LSTM optimizer and gradient descent from one start
+    (left, contour plot; ``"quadratic"`` is E11.1's ``diag(10, 1)``), and the effective learning rate each applies
+    to each coordinate, ``-(theta_{t+1} - theta_t)_i / g_i`` (right): per-parameter rates, seen."""
+    import matplotlib.pyplot as plt
+
+    from .alphaopt.experiments import QUADRATIC, trajectories
+    from .alphaopt.optimizer import AgentRule
+    from .core.checkpoints import shipped
+
+    land = QUADRATIC if landscape == "quadratic" else make_landscape(landscape)
+    start = torch.tensor([[x0, y0]], dtype=torch.float64)
+    agent_net, _ = shipped(agent)
+    lstm_net, _ = shipped(lstm)
+    runs = {"AlphaOpt (PPO)": (AgentRule(agent_net), None), "LSTM (lesson 05)": (lstm_net.optimizer(), None),
+            f"GD, lr={10 ** log10_gd_lr:.3g}": ("sgd", {"lr": 10 ** log10_gd_lr})}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    (a0, a1), (b0, b1) = land.bounds
+    pad = 0.5 * max(a1 - a0, b1 - b0)
+    paths = {}
+    for i, (label, (optimizer, hp)) in enumerate(runs.items()):
+        with torch.no_grad():
+            points = trajectories(optimizer, start, steps, hp, land)[:, 0]  # [T+1, 2]
+        grads = torch.stack([land.grad(p) for p in points[:-1]])
+        rates = (-(points[1:] - points[:-1]) / grads).abs()
+        rates = torch.where(grads.abs() > 1e-12, rates, torch.full_like(rates, float("nan")))
+        for k, style_ in ((0, "-"), (1, ":")):
+            right.plot(rates[:, k].numpy(), style_, color=plotting.style(i)["color"],
+                       label=f"{label}, coordinate {k + 1}")
+        paths[label] = torch.stack([points[:, 0].clamp(a0 - pad, a1 + pad), points[:, 1].clamp(b0 - pad, b1 + pad)], 1)
+    plotting.contour(land, paths, ax=left)
+    right.set_yscale("log")
+    right.set_xlabel("iteration $t$")
+    right.set_ylabel("effective learning rate")
+    right.set_title("per-coordinate rates (solid: first, dotted: second)")
+    right.legend(fontsize=6)
+    fig.tight_layout()
+    return fig
+
+
+def alphaopt_explorer():
+    """A landscape, a start and gradient descent's learning rate over :func:`alphaopt_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "landscape": w.Dropdown(options=ALPHAOPT_LANDSCAPES, value="quadratic", description="landscape"),
+        "x0": w.FloatSlider(value=-1.5, min=-3.0, max=3.0, step=0.1, description="start x"),
+        "y0": w.FloatSlider(value=1.5, min=-3.0, max=3.0, step=0.1, description="start y"),
+        "log10_gd_lr": w.FloatSlider(value=-1.0, min=-3.0, max=0.0, step=0.1, description="log10 GD lr"),
+    }
+    return interactive(controls, [["landscape", "log10_gd_lr"], ["x0", "y0"]], lambda v: alphaopt_figure(**v), lambda v: (
+        f"Left: contour plot of the {v['landscape']} landscape with the paths of the shipped AlphaOpt agent, the "
+        f"shipped 2-D LSTM optimizer and gradient descent (learning rate {10 ** v['log10_gd_lr']:.3g}) from "
+        f"({v['x0']:.1f}, {v['y0']:.1f}) over 50 steps. Right: the effective learning rate of each optimizer on each "
+        "coordinate per step, log axis."))

@@ -55,6 +55,7 @@ def test_features_see_sign_flips_and_the_secant_curvature_without_the_parameter(
     assert f.shape == (2, features.FEATURES)
     assert f[0, 0] == pytest.approx(-0.5) and f[1, 0] == pytest.approx(0.5 / 1.5)
     assert f[0, 1] == pytest.approx(math.log10(2.0 / 0.2) / 4) and f[1, 1] == pytest.approx(math.log10(0.5 / 0.05) / 4)
+    assert f[1, 3] == pytest.approx(math.log10(0.5) / 4) and torch.equal(f[:, 2], torch.tensor([0.1, -0.3]))
     first = features.coordinate_features(g1, None, None, None)
     assert torch.equal(first[:, 1], torch.zeros(2)) and torch.equal(first[:, 0], torch.tensor([-1.0, 1.0]))
 
@@ -161,3 +162,119 @@ def test_landscape_success_counts_runs_that_end_at_a_known_minimizer():
     assert A.landscape_success("sgd", bowl, starts, steps=400, hp={"lr": 0.5}) == 1.0
     assert A.landscape_success("sgd", bowl, starts, steps=2, hp={"lr": 1e-3}) == 0.0
     assert A.landscape_success("sgd", bowl, starts, steps=50, hp={"lr": 100.0}) == 0.0  # diverged runs miss
+
+
+def test_batched_trajectories_equal_one_run_per_start_for_every_coordinatewise_optimizer():
+    from learnopt_course import l2l
+    from learnopt_course.alphaopt import experiments as A
+    from learnopt_course.meta.engine import unroll
+
+    starts = A.held_out_starts(4, seed=5)
+    lstm = l2l.CoordinateLSTM(l2l.LSTMConfig(preprocessing="log_sign", output_scale=0.1, head="sum"))
+    for optimizer, hp in (("sgd", {"lr": 0.1}), ("adam", {"lr": 0.05}), (AgentRule(policy.CoordinateActorCritic()), None),
+                          (lstm.optimizer(), None)):
+        batched = A.trajectories(optimizer, starts, 7, hp)
+        assert batched.shape == (8, 4, 2)
+        for i, s in enumerate(starts):
+            alone = unroll(A.QUADRATIC, optimizer, s.clone(), 7, hp=hp, record=True).trajectory
+            assert torch.allclose(torch.stack(alone), batched[:, i], rtol=1e-5, atol=1e-10)
+
+
+def test_the_agent_rule_on_a_tree_of_tensors_is_the_rule_on_the_flat_vector():
+    agent = policy.CoordinateActorCritic()
+    with torch.no_grad():
+        for p in agent.actor.parameters():
+            p.normal_(0.0, 0.5)
+    g = torch.Generator().manual_seed(0)
+    tree = {"a": torch.randn(2, 3, generator=g, dtype=D), "b": torch.randn(4, generator=g, dtype=D)}
+    grads = {"a": torch.randn(2, 3, generator=g, dtype=D), "b": torch.randn(4, generator=g, dtype=D)}
+    rule = AgentRule(agent)
+    new_tree, _ = rule.step(tree, grads, rule.init(tree))
+    flat = torch.cat([tree["a"].reshape(-1), tree["b"]])
+    new_flat, _ = rule.step(flat, torch.cat([grads["a"].reshape(-1), grads["b"]]), rule.init(flat))
+    assert torch.equal(torch.cat([new_tree["a"].reshape(-1), new_tree["b"]]), new_flat)
+    assert new_tree["a"].shape == (2, 3)
+
+
+def test_the_agent_keeps_its_learning_rate_range_and_rejects_an_unknown_ratio():
+    agent = policy.CoordinateActorCritic(lr_range=(1e-4, 100.0), ratio="coordinate")
+    rule = AgentRule(agent)
+    assert (rule.log_lo, rule.log_hi) == pytest.approx((-4.0, 2.0))
+    assert AgentRule(policy.CoordinateActorCritic()).log_hi == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="ratio must be one of"):
+        policy.CoordinateActorCritic(ratio="mean")
+
+
+def test_per_coordinate_ratios_give_ppo_the_joint_policy_gradient_up_to_one_over_n():
+    """At the current policy (ratio 1), the clipped surrogate's gradient with one ratio per coordinate is the joint
+    one divided by the number of coordinates."""
+    from learnopt_course.rl.ppo import clipped_surrogate
+
+    torch.manual_seed(0)
+    obs, actions = torch.randn(6, 5 * features.FEATURES), torch.randn(6, 5)
+    adv = torch.randn(6)
+    grads = {}
+    for ratio in ("joint", "coordinate"):
+        torch.manual_seed(1)
+        net = policy.CoordinateActorCritic(ratio=ratio)
+        dist = net.distribution(obs)
+        logp = dist.log_prob(actions)
+        a = adv if logp.ndim == 1 else adv[:, None]
+        clipped_surrogate(logp - logp.detach(), a, 0.2).backward()
+        grads[ratio] = net.actor[0].weight.grad.clone()
+    assert torch.allclose(grads["coordinate"] * 5, grads["joint"], atol=1e-6)
+
+
+def test_few_shot_evaluation_scores_query_accuracy_and_refuses_an_optimizer_that_learns():
+    from learnopt_course.alphaopt import experiments as A
+
+    family = A.omniglot_family("evaluation", seed=1, channels=(4, 4))
+    rule_agent = policy.CoordinateActorCritic(lr_range=(1e-4, 100.0))
+    result = A.few_shot_eval(AgentRule(rule_agent), family, 3, steps=2, frozen=rule_agent)
+    assert len(result.accuracies) == 3 and all(0.0 <= a <= 1.0 for a in result.accuracies)
+    assert result.ci95 == pytest.approx(1.96 * np.std(result.accuracies, ddof=1) / math.sqrt(3))
+    again = A.few_shot_eval(AgentRule(rule_agent), A.omniglot_family("evaluation", seed=1, channels=(4, 4)), 3, steps=2)
+    assert again.accuracies == result.accuracies  # same episodes and initialisations when the family is rebuilt
+
+    class Learning(AgentRule):
+        def step(self, params, grads, state, hp=None):
+            with torch.no_grad():
+                self.agent.log_std.add_(0.1)
+            return super().step(params, grads, state, hp)
+
+    with pytest.raises(RuntimeError, match="must stay frozen"):
+        A.few_shot_eval(Learning(rule_agent), family, 2, steps=1, frozen=rule_agent)
+    with pytest.raises(ValueError, match="n_tasks must be"):
+        A.few_shot_eval("sgd", family, 1, hp={"lr": 0.1})
+
+
+def test_the_lstm_problems_sum_over_starts_and_landscape_tasks_measure_the_gap():
+    from learnopt_course.alphaopt import experiments as A
+
+    problem = A.quadratic_problem(torch.Generator().manual_seed(0), batch=3)
+    theta = problem.theta0
+    assert theta.shape == (6,)
+    assert float(problem.loss(theta, 0)) == pytest.approx(float(A.QUADRATIC.loss(theta.view(3, 2)).sum()))
+    task, start = A.landscape_sampler("saddle")(torch.Generator().manual_seed(0))
+    assert float(task.step_loss(torch.tensor([0.0, 1.0], dtype=D), 0)) == pytest.approx(0.0, abs=1e-12)  # gap 0
+    assert float(task.step_loss(start, 0)) >= 0.0
+    family = A.omniglot_family("background", seed=0, channels=(4, 4))
+    p = A.episode_problem(family)(torch.Generator().manual_seed(0))
+    assert p.theta0.ndim == 1 and torch.isfinite(p.loss(p.theta0, 0))
+
+
+def test_alphaopt_drops_into_an_unchanged_mnist_loop():
+    from learnopt_course.alphaopt import experiments as A
+
+    task = A.mnist_cnn(n_test=500, channels=(4,), n_train=2000, n_val=500)
+    agent = policy.CoordinateActorCritic()
+    before = A.train_with(lambda p: torch.optim.Adam(p, lr=1e-3), task, 0, 0)
+    after = A.train_with(lambda p: AlphaOpt(p, agent), task, 30, 0)
+    assert set(after) == {"val", "test"} and after["val"] > before["val"] + 0.1  # 30 steps learn something
+
+
+def test_recipes_reject_an_unknown_task():
+    from learnopt_course.alphaopt.recipe import AlphaOptRecipe
+
+    with pytest.raises(ValueError, match="task must be one of"):
+        AlphaOptRecipe("x", task="cifar")

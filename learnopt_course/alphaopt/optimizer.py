@@ -44,20 +44,30 @@ class CoordinateSGD:
 
 class AgentRule:
     """A frozen coordinatewise agent (e.g. :class:`~.policy.CoordinateActorCritic`) as an update rule; ``lr_range``
-    is the environment's map from actions to learning rates."""
+    is the environment's map from actions to learning rates (default: the one the agent was trained with,
+    ``agent.config.lr_range``)."""
 
     name = "alphaopt"
     defaults: dict[str, float] = {}
 
-    def __init__(self, agent: nn.Module, lr_range: tuple[float, float] = (1e-3, 1.0)) -> None:
+    def __init__(self, agent: nn.Module, lr_range: tuple[float, float] | None = None) -> None:
         self.agent = agent
+        if lr_range is None:
+            lr_range = getattr(getattr(agent, "config", None), "lr_range", (1e-3, 1.0))
         self.log_lo, self.log_hi = math.log10(lr_range[0]), math.log10(lr_range[1])
 
     def init(self, params: Tensor) -> dict:
         return {"prev_grad": None, "step": None, "action": None}
 
-    def step(self, params: Tensor, grads: Tensor, state: dict, hp: Mapping[str, Any] | None = None
-             ) -> tuple[Tensor, dict]:
+    def step(self, params: Any, grads: Any, state: dict, hp: Mapping[str, Any] | None = None) -> tuple[Any, dict]:
+        """One step on a tensor, or on a tree of tensors seen as one flat vector (the environment's view; the
+        features are per coordinate, so only the bookkeeping differs)."""
+        if isinstance(params, Tensor):
+            return self._step(params, grads, state)
+        new, state = self._step(trees.flat(params), trees.flat(grads), state)
+        return trees.split(new, params), state
+
+    def _step(self, params: Tensor, grads: Tensor, state: dict) -> tuple[Tensor, dict]:
         features = coordinate_features(grads, state["prev_grad"], state["step"], state["action"])
         with torch.no_grad():
             u = self.agent.mean_action(features.reshape(-1).to(torch.float32)).to(params.dtype).reshape(params.shape)
@@ -71,6 +81,6 @@ class AlphaOpt(TorchOptimizer):
     frozen copy (the caller's network stays trainable), taking its deterministic mean action."""
 
     def __init__(self, params: Iterable[Tensor] | Iterable[dict], agent: nn.Module,
-                 lr_range: tuple[float, float] = (1e-3, 1.0)) -> None:
+                 lr_range: tuple[float, float] | None = None) -> None:
         self.agent = copy.deepcopy(agent).eval().requires_grad_(False)
         super().__init__(params, AgentRule(self.agent, lr_range))

@@ -291,6 +291,10 @@ class _SurrogateObjective:
         adv = flat["advantages"][idx]
         if idx.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+        if log_ratio.ndim > adv.ndim:
+            # a distribution whose log_prob keeps one term per coordinate ([batch, n]): every coordinate is its own
+            # ratio, clipped alone, sharing the step's advantage ("coordinates as parallel environments")
+            adv = adv.reshape(*adv.shape, *([1] * (log_ratio.ndim - adv.ndim)))
         policy_loss = clipped_surrogate(log_ratio, adv, self.clip)
         value_loss = ((net.value(flat["obs"][idx]).squeeze(-1) - flat["returns"][idx]) ** 2).mean()
         entropy = dist.entropy().mean()
