@@ -30,7 +30,7 @@ LSTM_RECIPES = sorted(name for name, recipe in RECIPES.items() if isinstance(rec
 
 @pytest.mark.parametrize("name", LSTM_RECIPES)
 def test_shipped_checkpoint_optimises_a_held_out_problem(name):
-    if RECIPES[name].problem == "mnist" and not os.environ.get("LEARNOPT_DATA"):
+    if RECIPES[name].problem in ("mnist", "omniglot") and not os.environ.get("LEARNOPT_DATA"):
         pytest.skip("needs LEARNOPT_DATA (CI sets it)")
     net, info = l2l.shipped(name)
     assert net.config == RECIPES[name].lstm and info["recipe"] == name

@@ -215,3 +215,18 @@ def test_hypernet_figure_is_accurate_where_its_samples_go_and_not_far_away():
     assert err[near] < 0.05 and err[-1] > 5 * err[near]  # lambda = 3, four units away
     assert "linear" in fig.axes[0].get_lines()[1].get_label()
     plt.close("all")
+
+
+def test_alphaopt_figure_draws_each_optimizer_and_its_per_coordinate_rates():
+    import matplotlib.pyplot as plt
+
+    fig = widgets.alphaopt_figure("quadratic", x0=1.0, y0=-1.0, log10_gd_lr=np.log10(0.05), steps=10)
+    rates = fig.axes[1].get_lines()
+    assert len(rates) == 6  # three optimizers, two coordinates each
+    gd_first = [line for line in rates if line.get_label().startswith("GD") and "coordinate 1" in line.get_label()][0]
+    assert np.allclose(gd_first.get_ydata(), 0.05)  # gradient descent's effective rate is its learning rate
+    plt.close(fig)
+    box = widgets.alphaopt_explorer()
+    box.controls["landscape"].value = "saddle"
+    assert box.renders == 2 and "saddle" in box.alt
+    plt.close("all")

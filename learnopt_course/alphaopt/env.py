@@ -10,9 +10,16 @@ log-uniform map as :class:`~learnopt_course.rl.LRControlEnv`), and one step ``th
 Rewards (``reward``): ``"delta"``, the proposal's ``-(L_t - L_{t-1}) / L_0``, which telescopes to
 ``(L_0 - L_T) / L_0`` over an episode; ``"auc"``, ``-L_t / L_0``, the area under the loss curve; ``"log_delta"``
 (ours), ``-(log L_t - log L_{t-1})``, which telescopes to ``log(L_0 / L_T)`` and so rewards every decade of progress
-alike, where ``delta`` is earned almost entirely in the first steps. A non-finite
-loss, or one above ``diverge`` times ``L_0``, ends the episode with reward -1 (a loss growing by orders of magnitude
-would otherwise give rewards of -1e6 that swamp every other signal PPO sees).
+alike, where ``delta`` is earned almost entirely in the first steps.
+
+A non-finite loss, or one above ``cap = diverge * L_0``, ends the episode (a loss growing by orders of magnitude would
+otherwise give rewards of -1e6 that swamp every other signal PPO sees). What the end pays (``penalty``):
+``"threshold"`` (default) charges the episode as if the loss had jumped to ``cap`` and stayed there until the horizon
+(``delta``: ``(L_{t-1} - cap) / L_0``; ``log_delta``: ``log(L_{t-1} / cap)``; ``auc``: ``-diverge`` for every step
+left), so diverging never pays better than any run that stays below the cap; ``"fixed"`` pays -1 (lesson 07's
+penalty), which can pay *better* than staying: under ``auc`` a run that diverges at once escapes all later negative
+rewards, and under ``log_delta`` a tenfold rise of the loss costs -2.3, more than -1. Agents learn to diverge on
+purpose — reward hacking, shown in lesson 11.
 """
 
 from __future__ import annotations
@@ -34,6 +41,7 @@ from .optimizer import CoordinateSGD
 from .rules import action_log_lr
 
 REWARDS = ("delta", "auc", "log_delta")
+PENALTIES = ("threshold", "fixed")
 
 
 class CoordinateLREnv(gym.Env):
@@ -43,7 +51,8 @@ class CoordinateLREnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, sample: Callable[[torch.Generator], tuple[Any, Any]], *, horizon: int = 50,
-                 lr_range: tuple[float, float] = (1e-3, 1.0), reward: str = "delta", diverge: float = 10.0) -> None:
+                 lr_range: tuple[float, float] = (1e-3, 1.0), reward: str = "delta", diverge: float = 10.0,
+                 penalty: str = "threshold") -> None:
         super().__init__()
         if not isinstance(horizon, int) or horizon < 1:
             raise ValueError(f"horizon must be a positive integer; got {horizon!r}")
@@ -52,6 +61,9 @@ class CoordinateLREnv(gym.Env):
             raise ValueError(f"lr_range must be (low, high) with 0 < low < high; got {lr_range!r}")
         if reward not in REWARDS:
             raise ValueError(f"reward must be one of {REWARDS}; got {reward!r}")
+        if penalty not in PENALTIES:
+            raise ValueError(f"penalty must be one of {PENALTIES}; got {penalty!r}")
+        self.penalty = penalty
         if not diverge > 1:
             raise ValueError(f"diverge must be > 1 (a factor on the starting loss); got {diverge!r}")
         self.sample, self.horizon, self.reward_kind, self.diverge = sample, horizon, reward, float(diverge)
@@ -72,6 +84,17 @@ class CoordinateLREnv(gym.Env):
             loss = self.task.step_loss(leaves, self.t) if hasattr(self.task, "step_loss") else self.task(leaves, self.t)
             grads = torch.autograd.grad(loss.sum(), trees.leaves(leaves))
         return loss.detach().sum(), trees.flat(list(grads)).detach()
+
+    def _end_reward(self, previous: float, cap: float) -> float:
+        """The reward of the step that diverged (see the module docstring)."""
+        if self.penalty == "fixed":
+            return -1.0
+        scale = max(abs(self.loss0), 1e-12)
+        if self.reward_kind == "delta":
+            return (previous - cap) / scale
+        if self.reward_kind == "auc":
+            return -cap / scale * (self.horizon - self.t + 1)
+        return math.log(max(previous, 1e-300)) - math.log(cap)
 
     def _observe(self) -> np.ndarray:
         obs = coordinate_features(self.grad, self.prev_grad, self.step_taken, self.prev_action)
@@ -102,9 +125,9 @@ class CoordinateLREnv(gym.Env):
         self.t += 1
         previous = float(self.loss)
         loss, grad = self._gradient(new)
-        if not (math.isfinite(float(loss)) and bool(torch.isfinite(grad).all())) or \
-                float(loss) > self.diverge * abs(self.loss0) + 1e-12:
-            return self._observe(), -1.0, True, False, {"loss": float("nan"), "diverged": True}
+        cap = self.diverge * abs(self.loss0) + 1e-12
+        if not (math.isfinite(float(loss)) and bool(torch.isfinite(grad).all())) or float(loss) > cap:
+            return self._observe(), self._end_reward(previous, cap), True, False, {"loss": float("nan"), "diverged": True}
         self.prev_grad, self.step_taken, self.prev_action = self.grad, trees.flat(new) - flat, u.to(flat.dtype)
         self.params, self.loss, self.grad = new, loss, grad
         scale = max(abs(self.loss0), 1e-12)

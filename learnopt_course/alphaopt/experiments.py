@@ -73,13 +73,14 @@ def tuned_gd(steps: int = 50, tune_seed: int = 999, grid: np.ndarray | None = No
 
 def train_agent(reward: str, env_steps: int, seed: int = 0, horizon: int = 50, sample=None,  # noqa: ANN001
                 lr_range: tuple[float, float] = (1e-3, 1.0), ppo: dict | None = None, agent: dict | None = None,
-                ) -> tuple[CoordinateActorCritic, dict]:
+                penalty: str = "threshold") -> tuple[CoordinateActorCritic, dict]:
     """PPO (the course's, with the coordinatewise actor-critic plugged in) on :class:`~.env.CoordinateLREnv` over the
     tasks of ``sample`` (default: E11.1's quadratics) with the given reward; ``ppo`` overrides
     :class:`~learnopt_course.rl.PPOConfig` fields and ``agent`` :class:`~.policy.CoordinateActorCritic`'s (e.g.
-    ``{"ratio": "coordinate"}``). Returns the agent and ``{"seconds", "returns", "clip_fraction"}``
-    (episode returns in training order; the fraction of clipped probability ratios in the last update, which grows
-    with the number of coordinates whose log-probabilities are summed)."""
+    ``{"ratio": "coordinate"}``); ``penalty``: what a diverged episode pays (:mod:`.env`). Returns the agent and
+    ``{"seconds", "returns", "clip_fraction"}`` (episode returns in training order; the fraction of clipped
+    probability ratios in the last update, which grows with the number of coordinates whose log-probabilities are
+    summed)."""
     from ..rl import PPO, PPOConfig
 
     sample = quadratic_sampler if sample is None else sample
@@ -89,7 +90,9 @@ def train_agent(reward: str, env_steps: int, seed: int = 0, horizon: int = 50, s
     options = {"n_steps": 500, "batch_size": 100, "epochs": 5, "lr": 3e-3, "gamma": 0.99} | (ppo or {})
     config = PPOConfig(normalize_obs=False, seed=seed, **options)
     start = time.perf_counter()
-    runner = PPO(lambda: CoordinateLREnv(sample, horizon=horizon, reward=reward, lr_range=lr_range), config, net=net)
+    make_env = lambda: CoordinateLREnv(sample, horizon=horizon, reward=reward, lr_range=lr_range,  # noqa: E731
+                                       penalty=penalty)
+    runner = PPO(make_env, config, net=net)
     last: dict[str, float] = {}
     runner.learn(env_steps, callback=lambda _steps, stats: last.update(stats))
     return net, {"seconds": time.perf_counter() - start, "returns": [h["return"] for h in runner.history],
@@ -137,6 +140,16 @@ def landscape_success(optimizer, landscape, starts: torch.Tensor, steps: int = 2
         end = trajectories(optimizer, starts, steps, hp, landscape)[-1]  # [n, 2]
     distance = (end[:, None, :] - landscape.minima.to(D)[None]).norm(dim=-1).min(dim=1).values
     return float((torch.isfinite(distance) & (distance < tol)).double().mean())
+
+
+def landscape_gap(optimizer, landscape, starts: torch.Tensor, steps: int = 200, hp: dict | None = None  # noqa: ANN001
+                  ) -> float:
+    """The median over the runs of the final gap ``f - f*`` (``inf`` for a diverged run): how close the runs get
+    where few end within the success radius."""
+    with torch.no_grad():
+        end = trajectories(optimizer, starts, steps, hp, landscape)[-1]
+    gap = landscape.loss(end) - landscape.min_value
+    return float(torch.where(torch.isfinite(gap), gap, torch.full_like(gap, float("inf"))).median())
 
 
 def tuned_adam(landscape, steps: int = 200, tune_seed: int = 999, n_tune: int = 20,  # noqa: ANN001
@@ -276,11 +289,12 @@ def mnist_cnn(n_test: int = 10_000, channels: tuple[int, ...] = MNIST_CHANNELS, 
     return make_task("mnist-cnn", channels=channels, n_test=n_test, **options)
 
 
-def train_with(make_optimizer, task, steps: int, seed: int) -> dict[str, float]:  # noqa: ANN001
+def train_with(make_optimizer, task, steps: int, seed: int, splits: tuple[str, ...] = ("val", "test")  # noqa: ANN001
+               ) -> dict[str, float]:
     """An ordinary PyTorch training loop (``zero_grad``, ``backward``, ``step``) on ``task``'s minibatches, with
     whatever ``make_optimizer(parameters)`` returns (``torch.optim.Adam``, :class:`~.optimizer.AlphaOpt`, lesson
-    05's ``LearnedOptimizer``): the loop does not change when the optimizer does. Returns the validation and test
-    accuracy after ``steps`` steps."""
+    05's ``LearnedOptimizer``): the loop does not change when the optimizer does. Returns the accuracy on each of
+    ``splits`` (``"val"``, ``"test"``) after ``steps`` steps."""
     generator = torch.Generator().manual_seed(seed)
     params = {k: nn.Parameter(v) for k, v in task.init_params(generator).items()}
     opt = make_optimizer(list(params.values()))
@@ -289,4 +303,4 @@ def train_with(make_optimizer, task, steps: int, seed: int) -> dict[str, float]:
         task.minibatch_loss(params, generator).backward()
         opt.step()
     final = {k: v.detach() for k, v in params.items()}
-    return {"val": task.val_metrics(final)[1], "test": task.test_metrics(final)[1]}
+    return {split: task.metrics(final, split)[1] for split in splits}

@@ -23,6 +23,7 @@ class AlphaOptRecipe:
     lr_range: tuple[float, float] = (1e-3, 1.0)
     ppo: dict = field(default_factory=dict)  # PPOConfig overrides
     agent: dict = field(default_factory=dict)  # CoordinateActorCritic options (e.g. ratio="coordinate")
+    penalty: str = "threshold"  # what a diverged episode pays (alphaopt.env)
 
     def __post_init__(self) -> None:
         if self.task not in TASKS:
@@ -42,8 +43,9 @@ def train_recipe(recipe: AlphaOptRecipe, quick: bool, seed: int) -> tuple[nn.Mod
     else:
         sample = E.landscape_sampler(recipe.task)
     agent, log = E.train_agent(recipe.reward, steps, seed, recipe.horizon, sample, recipe.lr_range, recipe.ppo,
-                                 recipe.agent)
-    info = {"runs": steps, "reward": recipe.reward, "task": recipe.task, "episodes": len(log["returns"]),
+                                 recipe.agent, recipe.penalty)
+    info = {"runs": steps, "reward": recipe.reward, "penalty": recipe.penalty, "task": recipe.task,
+            "episodes": len(log["returns"]),
             "train_seconds": round(log["seconds"], 1), "last_clip_fraction": round(log["clip_fraction"], 3)}
     if recipe.task == "quadratic2d":
         result = E.agent_score(agent)

@@ -11,7 +11,8 @@ lists every exercise of every lesson.
 from importlib import import_module
 from types import ModuleType
 
-__all__ = ["lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson06", "lesson07", "lesson08", "lesson09", "lesson10"]
+__all__ = ["lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson06", "lesson07", "lesson08", "lesson09", "lesson10",
+           "lesson11"]
 
 
 def __getattr__(name: str) -> ModuleType:
