@@ -5,6 +5,7 @@ torch.optim.Optimizer."""
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -315,7 +316,7 @@ def test_the_median_final_gap_is_small_for_a_converged_run_and_infinite_for_dive
     assert A.landscape_gap("sgd", saddle, starts, 50, {"lr": 50.0}) == float("inf")
 
 
-@pytest.mark.skipif(not __import__("os").environ.get("LEARNOPT_DATA"), reason="needs LEARNOPT_DATA (CI sets it)")
+@pytest.mark.skipif(not os.environ.get("LEARNOPT_DATA"), reason="needs LEARNOPT_DATA (CI sets it)")
 def test_the_shipped_omniglot_agent_lowers_the_support_loss_of_background_episodes_it_never_saw():
     from learnopt_course.alphaopt import experiments as A
     from learnopt_course.core.checkpoints import shipped
@@ -328,3 +329,15 @@ def test_the_shipped_omniglot_agent_lowers_the_support_loss_of_background_episod
         task = family.sample(torch.Generator().manual_seed(k))
         losses = unroll(task, AgentRule(agent), task.init_params(), A.FEW_SHOT_STEPS).losses
         assert float(losses[-1]) < 0.9 * float(losses[0])
+
+
+@pytest.mark.skipif(not os.environ.get("LEARNOPT_DATA"), reason="needs LEARNOPT_DATA (CI sets it)")
+def test_quick_reproductions_of_the_omniglot_and_landscape_recipes_run():
+    from learnopt_course.core.checkpoints import load_checkpoint
+    from learnopt_course.reproduce import reproduce
+
+    for name in ("alphaopt-omniglot", "alphaopt-saddle-s0"):
+        report = reproduce(name, quick=True)
+        agent, info = load_checkpoint(report["path"], report["sha256"])
+        assert info["task"] == name.split("-")[1] and isinstance(agent, policy.CoordinateActorCritic)
+    assert agent.config.ratio == "joint"

@@ -138,6 +138,11 @@ def landscape_success(optimizer, landscape, starts: torch.Tensor, steps: int = 2
     failure)."""
     with torch.no_grad():
         end = trajectories(optimizer, starts, steps, hp, landscape)[-1]  # [n, 2]
+    return _hit_rate(end, landscape, tol)
+
+
+def _hit_rate(end: torch.Tensor, landscape, tol: float) -> float:  # noqa: ANN001
+    """The fraction of end points ``[n, 2]`` within ``tol`` of a known minimizer (non-finite ones miss)."""
     distance = (end[:, None, :] - landscape.minima.to(D)[None]).norm(dim=-1).min(dim=1).values
     return float((torch.isfinite(distance) & (distance < tol)).double().mean())
 
@@ -162,10 +167,8 @@ def tuned_adam(landscape, steps: int = 200, tune_seed: int = 999, n_tune: int = 
         with torch.no_grad():
             end = trajectories("adam", tune, steps, {"lr": float(lr)}, landscape)[-1]
         finals = landscape.loss(end)
-        distance = (end[:, None, :] - landscape.minima.to(D)[None]).norm(dim=-1).min(dim=1).values
-        success = float((torch.isfinite(distance) & (distance < 1e-2)).double().mean())
         finite = finals[torch.isfinite(finals)]
-        return (-success, float(finite.mean()) if finite.numel() else np.inf)
+        return (-_hit_rate(end, landscape, 1e-2), float(finite.mean()) if finite.numel() else np.inf)
 
     return float(min(grid, key=key))
 
