@@ -1,8 +1,17 @@
-"""The capstone's experiments as functions (lesson 11). E11.1, the proposal's 2-D convex test (R8): ``f = 1/2
-theta^T diag(10, 1) theta`` (our :class:`~learnopt_course.tasks.landscapes.Quadratic` with ``L = 10``, ``kappa = 10``,
-unrotated), starts ``theta_0 ~ N(0, 2^2 I)``, ``T = 50`` steps; success is ``f - f* < 1e-3`` at the end (the lesson
-notes' inferred threshold), over 100 held-out starts; the baseline is gradient descent with its one learning rate
-tuned on 20 other starts by the area under the loss curve."""
+"""The capstone's experiments as functions (lesson 11; the AlphaOpt proposal's plan, §1.3, and comparison, §1.4).
+
+* E11.1, the 2-D convex test (R8): ``f = 1/2 theta^T diag(10, 1) theta`` (our
+  :class:`~learnopt_course.tasks.landscapes.Quadratic` with ``L = 10``, ``kappa = 10``, unrotated), starts
+  ``theta_0 ~ N(0, 2^2 I)``, ``T = 50`` steps; success is ``f - f* < 1e-3`` at the end (the lesson notes' inferred
+  threshold) over 100 held-out starts; the baseline is gradient descent, its rate tuned on 20 other starts by the area
+  under the loss curve (:func:`score`, :func:`tuned_gd`, :func:`train_agent`);
+* E11.2, non-convex landscapes against tuned Adam (:func:`landscape_success`, :func:`landscape_gap`,
+  :func:`tuned_adam`, :func:`landscape_sampler` for agents trained on one landscape);
+* E11.3, the MNIST CNN with its optimizer swapped in an unchanged PyTorch loop (:func:`train_with`);
+* E11.4, 5-way 1-shot Omniglot with the optimizer frozen at meta-test (:func:`few_shot_eval`, :func:`tune_few_shot`);
+* E11.5, the LSTM optimizer's training problems on the same tasks (:func:`quadratic_problem`,
+  :func:`episode_problem`).
+"""
 
 from __future__ import annotations
 
