@@ -78,6 +78,13 @@ def run_on_landscape(landscape: Landscape, optimizer: str, lr: float, momentum: 
                           grad_fn=source.gradient)
 
 
+def _in_view(points: torch.Tensor, land: Landscape) -> torch.Tensor:
+    """Keep diverging runs on the picture: ``[T, 2]`` points clipped to a box around the landscape's window."""
+    (x0, x1), (y0, y1) = land.bounds
+    pad = 0.5 * max(x1 - x0, y1 - y0)
+    return torch.stack([points[:, 0].clamp(x0 - pad, x1 + pad), points[:, 1].clamp(y0 - pad, y1 + pad)], dim=1)
+
+
 def explorer_figure(landscape: str, optimizer: str, lr: float, momentum: float, sigma: float = 0.0,
                     steps: int = 60, seed: int = 0):
     """Contour plot with the trajectory, next to the loss gap ``f(x_t) - f*`` per iteration. Returns the Figure."""
@@ -85,11 +92,7 @@ def explorer_figure(landscape: str, optimizer: str, lr: float, momentum: float, 
 
     land = make_landscape(landscape)
     traj = run_on_landscape(land, optimizer, lr, momentum, steps, sigma, seed)
-    points = torch.stack(traj.params)
-    # keep diverging runs on the picture: clip the drawn points to a box around the window
-    (x0, x1), (y0, y1) = land.bounds
-    pad = 0.5 * max(x1 - x0, y1 - y0)
-    points = torch.stack([points[:, 0].clamp(x0 - pad, x1 + pad), points[:, 1].clamp(y0 - pad, y1 + pad)], dim=1)
+    points = _in_view(torch.stack(traj.params), land)
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     label = f"{optimizer}, lr={lr:.3g}" + (f", m={momentum:.2f}" if optimizer in MOMENTUM_NAME else "")
     plotting.contour(land, {label: points}, ax=left)
@@ -571,19 +574,17 @@ def alphaopt_figure(landscape: str = "quadratic", x0: float = -1.5, y0: float = 
     runs = {"AlphaOpt (PPO)": (AgentRule(agent_net), None), "LSTM (lesson 05)": (lstm_net.optimizer(), None),
             f"GD, lr={10 ** log10_gd_lr:.3g}": ("sgd", {"lr": 10 ** log10_gd_lr})}
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
-    (a0, a1), (b0, b1) = land.bounds
-    pad = 0.5 * max(a1 - a0, b1 - b0)
     paths = {}
     for i, (label, (optimizer, hp)) in enumerate(runs.items()):
         with torch.no_grad():
             points = trajectories(optimizer, start, steps, hp, land)[:, 0]  # [T+1, 2]
-        grads = torch.stack([land.grad(p) for p in points[:-1]])
+        grads = land.grad(points[:-1])
         rates = (-(points[1:] - points[:-1]) / grads).abs()
         rates = torch.where(grads.abs() > 1e-12, rates, torch.full_like(rates, float("nan")))
         for k, style_ in ((0, "-"), (1, ":")):
             right.plot(rates[:, k].numpy(), style_, color=plotting.style(i)["color"],
                        label=f"{label}, coordinate {k + 1}")
-        paths[label] = torch.stack([points[:, 0].clamp(a0 - pad, a1 + pad), points[:, 1].clamp(b0 - pad, b1 + pad)], 1)
+        paths[label] = _in_view(points, land)
     plotting.contour(land, paths, ax=left)
     right.set_yscale("log")
     right.set_xlabel("iteration $t$")

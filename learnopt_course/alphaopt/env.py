@@ -85,16 +85,21 @@ class CoordinateLREnv(gym.Env):
             grads = torch.autograd.grad(loss.sum(), trees.leaves(leaves))
         return loss.detach().sum(), trees.flat(list(grads)).detach()
 
+    def _reward(self, previous: float, loss: float) -> float:
+        """The reward of a step from loss ``previous`` to ``loss`` (see the module docstring)."""
+        if self.reward_kind == "delta":
+            return (previous - loss) / self.scale
+        if self.reward_kind == "auc":
+            return -loss / self.scale
+        return math.log(max(previous, 1e-300)) - math.log(max(loss, 1e-300))
+
     def _end_reward(self, previous: float, cap: float) -> float:
-        """The reward of the step that diverged (see the module docstring)."""
+        """The reward of the step that diverged: -1 (``"fixed"``), or the loss at ``cap`` from here to the horizon
+        (``"threshold"``; only the area reward pays again for every step left)."""
         if self.penalty == "fixed":
             return -1.0
-        scale = max(abs(self.loss0), 1e-12)
-        if self.reward_kind == "delta":
-            return (previous - cap) / scale
-        if self.reward_kind == "auc":
-            return -cap / scale * (self.horizon - self.t + 1)
-        return math.log(max(previous, 1e-300)) - math.log(cap)
+        steps_left = self.horizon - self.t + 1 if self.reward_kind == "auc" else 1
+        return self._reward(previous, cap) * steps_left
 
     def _observe(self) -> np.ndarray:
         obs = coordinate_features(self.grad, self.prev_grad, self.step_taken, self.prev_action)
@@ -109,6 +114,7 @@ class CoordinateLREnv(gym.Env):
         self.t = 0
         self.loss, self.grad = self._gradient(self.params)
         self.loss0 = float(self.loss)
+        self.scale = max(abs(self.loss0), 1e-12)
         self.prev_grad = self.step_taken = self.prev_action = None
         return self._observe(), {"loss": self.loss0}
 
@@ -130,12 +136,5 @@ class CoordinateLREnv(gym.Env):
             return self._observe(), self._end_reward(previous, cap), True, False, {"loss": float("nan"), "diverged": True}
         self.prev_grad, self.step_taken, self.prev_action = self.grad, trees.flat(new) - flat, u.to(flat.dtype)
         self.params, self.loss, self.grad = new, loss, grad
-        scale = max(abs(self.loss0), 1e-12)
-        if self.reward_kind == "delta":
-            reward = (previous - float(loss)) / scale
-        elif self.reward_kind == "auc":
-            reward = -float(loss) / scale
-        else:
-            reward = math.log(max(previous, 1e-300)) - math.log(max(float(loss), 1e-300))
         done = self.t >= self.horizon
-        return self._observe(), reward, False, done, {"loss": float(loss), "diverged": False}
+        return self._observe(), self._reward(previous, float(loss)), False, done, {"loss": float(loss), "diverged": False}

@@ -116,12 +116,16 @@ def agent_score(agent: CoordinateActorCritic, steps: int = 50) -> Score:
 # --- E11.2: non-convex 2-D landscapes (the proposal's claim 19) -------------------------------------------------------
 
 
+def _uniform_in_window(landscape, n: int, generator: torch.Generator) -> torch.Tensor:  # noqa: ANN001
+    """``n x 2`` points drawn uniformly in the landscape's plotting window."""
+    (x0, x1), (y0, y1) = landscape.bounds
+    u = torch.rand(n, 2, generator=generator, dtype=D)
+    return torch.stack([x0 + (x1 - x0) * u[:, 0], y0 + (y1 - y0) * u[:, 1]], dim=1)
+
+
 def landscape_starts(landscape, n: int, seed: int) -> torch.Tensor:  # noqa: ANN001
     """``n`` starts drawn uniformly in the landscape's plotting window."""
-    g = torch.Generator().manual_seed(seed)
-    (x0, x1), (y0, y1) = landscape.bounds
-    u = torch.rand(n, 2, generator=g, dtype=D)
-    return torch.stack([x0 + (x1 - x0) * u[:, 0], y0 + (y1 - y0) * u[:, 1]], dim=1)
+    return _uniform_in_window(landscape, n, torch.Generator().manual_seed(seed))
 
 
 def landscape_sampler(name: str):  # noqa: ANN201
@@ -135,9 +139,7 @@ def landscape_sampler(name: str):  # noqa: ANN201
     task = FunctionTask(lambda w, t: landscape.loss(w) - landscape.min_value, name=f"{name} gap")
 
     def sample(generator: torch.Generator):  # noqa: ANN202
-        (x0, x1), (y0, y1) = landscape.bounds
-        u = torch.rand(2, generator=generator, dtype=D)
-        return task, torch.stack([x0 + (x1 - x0) * u[0], y0 + (y1 - y0) * u[1]])
+        return task, _uniform_in_window(landscape, 1, generator)[0]
     return sample
 
 

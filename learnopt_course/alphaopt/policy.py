@@ -16,14 +16,13 @@ clipped by the environment.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from .features import FEATURES
-from .rules import coordinate_log_prob
+from .rules import coordinate_log_density, coordinate_log_prob
 
 
 class CoordinateNormal(torch.distributions.Distribution):
@@ -48,8 +47,7 @@ class CoordinateNormal(torch.distributions.Distribution):
         """The joint action's log-probability (summed over coordinates); with ``per_coordinate``, the terms
         ``[..., n]`` unsummed, for PPO to clip each coordinate's ratio alone."""
         if self.per_coordinate:
-            z = (value - self.mu) / torch.exp(self.log_std)
-            return -0.5 * z**2 - self.log_std - 0.5 * math.log(2 * math.pi)
+            return coordinate_log_density(self.mu, self.log_std, value)
         return coordinate_log_prob(self.mu, self.log_std, value)
 
     def entropy(self) -> Tensor:

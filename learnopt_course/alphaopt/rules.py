@@ -43,10 +43,14 @@ def episode_return(losses: Tensor, kind: str) -> Tensor:
     return -losses[1:].sum()
 
 
+def coordinate_log_density(mu: Tensor, log_std: Tensor, u: Tensor) -> Tensor:
+    """``log N(u_i | mu_i, exp(log_std)^2)`` for every coordinate, unsummed (``log_std`` broadcasts)."""
+    z = (u - mu) / torch.exp(log_std)
+    return -0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi)
+
+
 def coordinate_log_prob(mu: Tensor, log_std: Tensor, u: Tensor) -> Tensor:
     """``log N(u | mu, exp(log_std)^2)`` summed over the last dimension (the coordinates): the log-probability of
     one joint action of a factorised Gaussian policy. ``log_std`` broadcasts (one shared value, or one per
     coordinate)."""
-    z = (u - mu) / torch.exp(log_std)
-    per_coordinate = -0.5 * z**2 - log_std - 0.5 * math.log(2 * math.pi)
-    return per_coordinate.sum(-1)
+    return coordinate_log_density(mu, log_std, u).sum(-1)
