@@ -68,7 +68,8 @@ def pretrain(net: CoordinateLSTM, target_lr: float, iterations: int = 200, coord
         raise ValueError(f"scale must be (low, high) with 0 < low <= high; got {scale}")
     objective = _Pretraining(net, target_lr, coordinates, length, scale, omega)
     config = TrainConfig(runs=iterations, steps=1, unroll=1, meta_lr=lr)
-    return train(objective, config, generator or torch.Generator().manual_seed(0), progress_desc=None)
+    return train(objective, config, generator or torch.Generator().manual_seed(0), progress_desc=None,
+                 data_parallel=False)
 
 
 class _Pretraining:
@@ -192,7 +193,7 @@ def unroll_slice(net: CoordinateLSTM, problem: Problem, theta: Tensor, state: St
 def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Problem], config: MetaTrainConfig,
                generator: torch.Generator, callback: Callable[[int, float], None] | None = None,
                validate: Callable[[CoordinateLSTM], float] | None = None, estimator=None,
-               checkpoint: str | os.PathLike | None = None) -> list[float]:
+               checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1) -> list[float]:
     """Meta-train ``net`` with Adam on ``config.runs`` fresh problems, truncated BPTT every ``config.unroll`` steps
     (values carry over between slices, the graph does not). Returns the mean meta-loss per step of each run.
 
@@ -204,12 +205,13 @@ def meta_train(net: CoordinateLSTM, make_problem: Callable[[torch.Generator], Pr
     Non-finite guard: a slice whose meta-loss or meta-gradient is not finite (a diverged inner run) is not applied;
     that run stops there (its history entry is ``inf``), and a warning counts the skipped updates at the end.
     ``estimator``: any estimator of :mod:`learnopt_course.meta.gradients` (default truncated backpropagation);
-    ``checkpoint``: a path for resumable checkpoints. The loop is :func:`learnopt_course.meta.trainer.train`'s."""
+    ``checkpoint``: a path for resumable checkpoints, written every ``checkpoint_every`` runs. Under ``torchrun`` it
+    runs data-parallel. The loop is :func:`learnopt_course.meta.trainer.train`'s."""
     objective = LearnedOptimizerObjective(net, make_problem, second_order=config.second_order,
                                           weights=config.weights, log_loss=config.log_loss)
     score = None if validate is None else (lambda _objective: validate(net))
     return train(objective, config.trainer_config(), generator, estimator, validate=score, callback=callback,
-                 checkpoint=checkpoint)
+                 checkpoint=checkpoint, checkpoint_every=checkpoint_every)
 
 
 def validation_score(net: CoordinateLSTM, problems: list[Problem], steps: int) -> float:

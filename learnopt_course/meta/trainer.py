@@ -13,8 +13,13 @@ Around that loop, each optional:
 * a non-finite guard: a window whose meta-loss or gradient is not finite is not applied and its run stops there
   (``inf`` in the history); a warning counts them;
 * atomic, resumable checkpoints: with ``checkpoint=path`` the whole training state (meta-parameters, meta-optimizer,
-  schedule, generator, history, best snapshot) is written after every run, and a later call resumes from it, giving
-  the result an uninterrupted call would have.
+  schedule, every rank's generator, history, validation scores, best snapshot) is written after every
+  ``checkpoint_every``-th run (to a temporary file, then moved into place, so a process killed at any moment leaves
+  the previous checkpoint whole), and a later call resumes from it, giving the result an uninterrupted call would have;
+* data parallelism: inside a ``torchrun`` process group (:mod:`learnopt_course.meta.distributed`) every rank samples
+  its own tasks from a rank-split generator, the window's meta-loss and meta-gradient are averaged over ranks by one
+  all-reduce before the (identical) meta-optimizer step, rank 0 alone validates (its score is broadcast), writes the
+  checkpoint and shows progress.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from typing import Any
 import torch
 
 from ..core import atomic_path
+from . import distributed
 from .gradients import Estimator, MetaObjective, TruncatedBackprop
 
 
@@ -75,6 +81,17 @@ def normalize_(grads: list[torch.Tensor], how: str) -> None:
             g.div_(total)
 
 
+class History(list):
+    """The mean meta-loss per step of every run (a list), with ``validation``: the validation scores in the order
+    they were taken (before training, then every ``validate_every`` runs), kept across a resumed checkpoint."""
+
+    validation: list[float]
+
+    def __init__(self, values=(), validation=()) -> None:  # noqa: ANN001
+        super().__init__(values)
+        self.validation = list(validation)
+
+
 def _snapshot(phi: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: p.detach().clone() for k, p in phi.items()}
 
@@ -85,14 +102,25 @@ def train(objective: MetaObjective, config: TrainConfig, generator: torch.Genera
           validate: Callable[[MetaObjective], float] | None = None,
           callback: Callable[[int, float], None] | None = None,
           on_update: Callable[[int, float, list[Any]], None] | None = None,
-          checkpoint: str | os.PathLike | None = None, progress_desc: str | None = "meta-training") -> list[float]:
-    """Meta-train ``objective``'s parameters in place; returns the mean meta-loss per step of every run.
+          checkpoint: str | os.PathLike | None = None, checkpoint_every: int = 1,
+          progress_desc: str | None = "meta-training", data_parallel: bool = True) -> History:
+    """Meta-train ``objective``'s parameters in place; returns the mean meta-loss per step of every run
+    (a :class:`History`; its ``validation`` holds the validation scores).
 
     ``meta_optimizer(params)`` builds the meta-optimizer (default ``torch.optim.Adam(lr=config.meta_lr)``).
     ``callback(run, mean meta-loss)`` after every run; ``on_update(update, meta-loss, workers)`` after every
-    applied update (the workers hold the inner parameters)."""
+    applied update (the workers hold the inner parameters). Under ``torchrun`` both are called on every rank with
+    the rank-averaged meta-loss (guard side effects with :func:`learnopt_course.meta.distributed.is_main`).
+    ``data_parallel=False``: this call stays local to its process even under ``torchrun`` (a deterministic fit
+    every rank repeats identically, such as pretraining)."""
     from ..progress import progress
 
+    if not isinstance(checkpoint_every, int) or isinstance(checkpoint_every, bool) or checkpoint_every < 1:
+        raise ValueError(f"checkpoint_every must be a positive number of runs; got {checkpoint_every!r}")
+    rank, world_size = distributed.world() if data_parallel else (0, 1)
+    main = distributed.is_main()
+    if data_parallel:
+        generator = distributed.rank_generator(generator)
     estimator = estimator or TruncatedBackprop()
     if config.validate_every and validate is None:
         raise ValueError("config.validate_every > 0 needs a validate function (objective -> score, lower is better)")
@@ -106,7 +134,7 @@ def train(objective: MetaObjective, config: TrainConfig, generator: torch.Genera
     windows = math.ceil(config.steps / window)
     scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=config.runs * windows)
                  if config.schedule == "cosine" else None)
-    history: list[float] = []
+    history = History()
     skipped, first_run, updates = 0, 0, 0
     best = None
     path = Path(checkpoint) if checkpoint is not None else None
@@ -115,25 +143,31 @@ def train(objective: MetaObjective, config: TrainConfig, generator: torch.Genera
         if saved["config"] != asdict(config):
             raise ValueError(f"checkpoint {path} was written for config {saved['config']}, not {asdict(config)}; "
                              "delete it or use another path")
+        if saved.get("world_size", 1) != world_size:
+            raise ValueError(f"checkpoint {path} was written by {saved.get('world_size', 1)} process(es), and this "
+                             f"run has {world_size}: resume with the same number of processes (each has its own "
+                             "generator), or delete it")
         with torch.no_grad():
             for k, p in phi.items():
                 p.copy_(saved["phi"][k])
         opt.load_state_dict(saved["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
-        history, skipped, first_run, updates, best = (saved["history"], saved["skipped"], saved["run"],
-                                                      saved["updates"], saved["best"])
+        generator.set_state(saved.get("generators", [saved["generator"]])[rank])
+        history = History(saved["history"], saved.get("validation", ()))
+        skipped, first_run, updates, best = saved["skipped"], saved["run"], saved["updates"], saved["best"]
     elif config.validate_every:
-        best = (validate(objective), _snapshot(phi))
+        best = (_validate(validate, objective, main, history, data_parallel), _snapshot(phi))
     runs = range(first_run, config.runs)
-    for run in (progress(runs, desc=progress_desc) if progress_desc else runs):
+    for run in (progress(runs, desc=progress_desc) if progress_desc and main else runs):
         workers = estimator.init(objective, generator)
         total = 0.0
         for start in range(0, config.steps, window):
             length = min(window, config.steps - start)
             value, grads, workers = estimator.estimate(objective, phi, workers, length, generator)
             grad_list = [grads[k] for k in phi]
+            if data_parallel:
+                value, grad_list = distributed.average(value, grad_list, params)
             if not (bool(torch.isfinite(value)) and all(g is None or bool(torch.isfinite(g).all())
                                                         for g in grad_list)):
                 skipped += 1
@@ -156,23 +190,39 @@ def train(objective: MetaObjective, config: TrainConfig, generator: torch.Genera
         if callback is not None:
             callback(run, history[-1])
         if best is not None and ((run + 1) % config.validate_every == 0 or run + 1 == config.runs):
-            score = validate(objective)
+            score = _validate(validate, objective, main, history, data_parallel)
             if score < best[0]:
                 best = (score, _snapshot(phi))
-        if path is not None:
-            with atomic_path(path) as tmp:
-                torch.save({"config": asdict(config), "phi": _snapshot(phi), "optimizer": opt.state_dict(),
-                            "scheduler": scheduler.state_dict() if scheduler is not None else None,
-                            "generator": generator.get_state(), "history": history, "skipped": skipped,
-                            "run": run + 1, "updates": updates, "best": copy.deepcopy(best)}, tmp)
+        if path is not None and ((run + 1) % checkpoint_every == 0 or run + 1 == config.runs):
+            # a collective: every rank takes part
+            states = distributed.gather_generator_states(generator) if data_parallel else [generator.get_state()]
+            if main:
+                with atomic_path(path) as tmp:
+                    torch.save({"config": asdict(config), "phi": _snapshot(phi), "optimizer": opt.state_dict(),
+                                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                                "generator": states[0], "generators": states, "world_size": world_size,
+                                "history": list(history), "validation": history.validation, "skipped": skipped,
+                                "run": run + 1, "updates": updates, "best": copy.deepcopy(best)}, tmp)
     if best is not None:
         with torch.no_grad():
             for k, p in phi.items():
                 p.copy_(best[1][k])
-    if skipped:
+    if skipped and main:
         warnings.warn(f"meta-training skipped {skipped} non-finite meta-updates (diverged inner runs); those runs "
                       "stopped early and are inf in the history", RuntimeWarning, stacklevel=2)
     return history
+
+
+def _validate(validate: Callable[[MetaObjective], float], objective: MetaObjective, main: bool,
+              history: History, data_parallel: bool) -> float:
+    """Rank 0 scores the meta-parameters (identical on every rank) and every rank receives its score."""
+    if not data_parallel:
+        score = float(validate(objective))
+        history.validation.append(score)
+        return score
+    score = distributed.broadcast_float(float(validate(objective)) if main else 0.0)
+    history.validation.append(score)
+    return score
 
 
 class _FullBatchLoss:
@@ -198,4 +248,4 @@ def fit(module: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: Callabl
     full-batch ``loss()``, through :func:`train`; returns the loss before each update. The supervised steps of the
     learned components (lesson 06's policy fit, lesson 08's model and policy steps) use it."""
     return train(_FullBatchLoss(module, loss), TrainConfig(runs=steps, steps=1, unroll=1), torch.Generator(),
-                 meta_optimizer=lambda params: optimizer, progress_desc=None)
+                 meta_optimizer=lambda params: optimizer, progress_desc=None, data_parallel=False)
