@@ -151,6 +151,15 @@ def default_device() -> torch.device:
     return _DEVICE
 
 
+def use_device(device: str | torch.device) -> torch.device:
+    """Make ``device`` the task factories' default (what :func:`setup` does with ``cfg.device``), for scripts that
+    train without a lesson's setup (``learnopt reproduce --device``); returns it."""
+    dev = resolve_device("ci", str(device))
+    global _DEVICE
+    _DEVICE = dev
+    return dev
+
+
 def seed_everything(seed: int) -> torch.Generator:
     """Seed Python, NumPy and torch; return a torch generator seeded with ``seed`` for explicit use."""
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:

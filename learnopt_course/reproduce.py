@@ -6,19 +6,30 @@ function that trains its component (learned optimizers today; a lesson that ship
 its recipe type here and its module kind in :mod:`learnopt_course.core.checkpoints`).
 ``--quick`` runs a few meta-iterations into a temporary file: CI uses it to prove the command works and that the
 meta-loss falls.
+
+Scaling up (README, "Scale up"): the learned optimizers meta-trained by gradient (the ``l2l-*`` recipes) run
+data-parallel under ``torchrun`` (``learnopt reproduce NAME --nproc N --out PATH``, or ``torchrun ... -m
+learnopt_course.reproduce NAME --out PATH`` across nodes): every process meta-trains on its own tasks and the
+meta-gradients are averaged (:mod:`learnopt_course.meta.distributed`); ``--resume`` keeps the training state beside
+the output (``PATH.state``), written atomically after every run, so a killed run restarted with the same command
+continues where it stopped; ``--device cuda`` puts the optimizer and its tasks on a GPU.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import torch
 
+from . import config as _config
 from . import l2l
+from .meta import distributed
 from .core.checkpoints import CHECKPOINT_DIR, save_checkpoint
 from .alphaopt.recipe import AlphaOptRecipe
 from .gps.driver import GPSConfig
@@ -151,35 +162,40 @@ def problem_factory(recipe: l2l.Recipe):
 
 def starting_point(recipe: l2l.Recipe, seed: int | None = None) -> l2l.CoordinateLSTM:
     """The network meta-training starts from: freshly initialised with the recipe's seed (or ``seed``) and, if the
-    recipe asks for it, pretrained towards gradient descent (:func:`l2l.pretrain`)."""
+    recipe asks for it, pretrained towards gradient descent (:func:`l2l.pretrain`), on the lesson's device."""
     seed = recipe.seed if seed is None else seed
     with torch.random.fork_rng(devices=[]):  # the caller's global generator is left as it was
         torch.manual_seed(seed)
-        net = l2l.CoordinateLSTM(recipe.lstm)
+        net = l2l.CoordinateLSTM(recipe.lstm).to(_config.default_device())
     if recipe.pretrain_lr:
         l2l.pretrain(net, recipe.pretrain_lr, recipe.pretrain_iterations, generator=torch.Generator().manual_seed(seed))
     return net
 
 
-def _train_lstm(recipe: l2l.Recipe, quick: bool, seed: int) -> tuple[torch.nn.Module, dict, list[float]]:
+def _train_lstm(recipe: l2l.Recipe, quick: bool, seed: int,
+                state: Path | None = None) -> tuple[torch.nn.Module, dict, list[float]]:
     """Pretrain (if asked) and meta-train a learned optimizer; with ``train.validate_every``, snapshots are scored
-    on the recipe's selection problems and the best is kept (:func:`l2l.meta_train`)."""
+    on the recipe's selection problems and the best is kept (:func:`l2l.meta_train`); ``state``: resumable training
+    state. Data-parallel under ``torchrun``."""
     config = recipe.train
     if quick:
         config = l2l.MetaTrainConfig(**{**config.__dict__, "runs": recipe.quick_runs})
     sample = problem_factory(recipe)
     net = starting_point(recipe, seed)
-    validate, scores = None, []
+    validate = None
     if config.validate_every:
         held_out = [sample(torch.Generator().manual_seed(recipe.selection_seed + i))
                     for i in range(recipe.selection_problems)]
 
         def validate(candidate: l2l.CoordinateLSTM) -> float:
-            scores.append(l2l.validation_score(candidate, held_out, config.steps))
-            return scores[-1]
+            return l2l.validation_score(candidate, held_out, config.steps)
 
-    history = l2l.meta_train(net, sample, config, torch.Generator().manual_seed(seed), validate=validate)
+    history = l2l.meta_train(net, sample, config, torch.Generator().manual_seed(seed), validate=validate,
+                             checkpoint=state)
+    scores = history.validation
     info = {"runs": config.runs}
+    if distributed.world()[1] > 1:
+        info["processes"] = distributed.world()[1]
     if scores:
         best = min(range(len(scores)), key=scores.__getitem__)
         info |= {"selected_after_runs": min(best * config.validate_every, config.runs),
@@ -210,13 +226,38 @@ TRAINERS = {l2l.Recipe: _train_lstm, GPSRecipe: _train_gps, HyperSVGRecipe: _tra
             AlphaOptRecipe: _train_alphaopt}
 
 
-def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = False, seed: int | None = None) -> dict:
+SCALABLE = (l2l.Recipe,)  # recipe types whose trainer runs data-parallel and resumes (meta-gradient training)
+
+
+def check_scalable(name: str, nproc: int = 1, resume: bool = False, device: str | None = None,
+                   out: str | os.PathLike | None = None) -> None:
+    """Raise a ``ValueError`` naming the option if ``name`` cannot run with these scale-up options."""
+    if name not in RECIPES:
+        raise KeyError(f"no recipe {name!r}; available: {sorted(RECIPES)}")
+    if not isinstance(nproc, int) or isinstance(nproc, bool) or nproc < 1:
+        raise ValueError(f"nproc must be a positive number of processes; got {nproc!r}")
+    recipe = RECIPES[name]
+    wanted = [opt for opt, on in (("nproc > 1", nproc > 1), ("resume", resume), ("device", device is not None)) if on]
+    if wanted and not isinstance(recipe, SCALABLE):
+        scalable = sorted(n for n, r in RECIPES.items() if isinstance(r, SCALABLE))
+        raise ValueError(f"{', '.join(wanted)}: recipe {name!r} is a {type(recipe).__name__}, trained on one process "
+                         f"(its policy updates are not a meta-gradient average); the options apply to {scalable}")
+    if nproc > 1 and out is None:
+        raise ValueError(f"nproc={nproc} needs out=...: the shipped checkpoint is made on one process (more processes "
+                         "meta-train on more tasks per update, so another optimizer)")
+
+
+def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = False, seed: int | None = None, *,
+              resume: bool = False, device: str | None = None) -> dict:
     """Train the recipe ``name`` from its seed (or ``seed``) and save the checkpoint (to ``out``, else the shipped
     location, whose manifest entry is then rewritten; a ``quick`` run without ``out`` goes to a temporary folder).
     Returns a report with the training history, time and sha256; the time includes everything the recipe does
-    (pretraining, building and scoring selection problems)."""
-    if name not in RECIPES:
-        raise KeyError(f"no recipe {name!r}; available: {sorted(RECIPES)}")
+    (pretraining, building and scoring selection problems).
+
+    ``resume``: keep the training state in ``<checkpoint>.state`` (every run, atomically) and continue from it if it
+    is there; it is deleted once the checkpoint is written. ``device``: train on this device (``"cuda"``). Under
+    ``torchrun`` (:func:`main`) every rank trains and rank 0 alone writes."""
+    check_scalable(name, distributed.world()[1], resume, device, out)
     recipe = RECIPES[name]
     if type(recipe) not in TRAINERS:
         raise TypeError(f"recipe {name!r} is a {type(recipe).__name__}, which no trainer handles; known: "
@@ -226,21 +267,77 @@ def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = Fal
                          f"{recipe.seed}")
     seed = recipe.seed if seed is None else seed
     torch.set_num_threads(1)
-    start = time.perf_counter()
-    module, extra, history = TRAINERS[type(recipe)](recipe, quick, seed)
-    seconds = time.perf_counter() - start
-    info = {"recipe": name, "seed": seed, "runs": extra.pop("runs"), "seconds": round(seconds, 1),
-            "meta_loss_first": history[0], "meta_loss_last": history[-1], "torch": str(torch.__version__)} | extra
-    shipped = out is None and not quick
     if out is None and quick:
         # a quick run proves the command works; it must never replace the shipped checkpoint (its manifest entry
         # would then name another file's sha256, and lesson 05 would refuse it)
         out = Path(tempfile.mkdtemp(prefix="learnopt-quick-")) / f"{name}.pt"
     path = Path(out) if out is not None else CHECKPOINT_DIR / f"{name}.pt"
-    digest = save_checkpoint(module, path, info)
-    if shipped:
-        _record(name, path.name, digest, info)
-    return {**info, "path": str(path), "sha256": digest, "history": history}
+    state = path.with_name(path.name + ".state") if resume else None
+    previous = _config.default_device()
+    if device is not None:
+        _config.use_device(_local_device(device))
+    try:
+        start = time.perf_counter()
+        trainer = TRAINERS[type(recipe)]
+        module, extra, history = (trainer(recipe, quick, seed, state) if state is not None
+                                  else trainer(recipe, quick, seed))
+        seconds = time.perf_counter() - start
+    finally:
+        _config.use_device(previous)
+    if device is not None:
+        module = module.to("cpu")  # checkpoints load anywhere
+    info = {"recipe": name, "seed": seed, "runs": extra.pop("runs"), "seconds": round(seconds, 1),
+            "meta_loss_first": history[0], "meta_loss_last": history[-1], "torch": str(torch.__version__)} | extra
+    if device is not None:
+        info["device"] = str(_local_device(device))
+    shipped = out is None  # (a quick run has a temporary ``out`` by now)
+    digest = None
+    if distributed.is_main():
+        digest = save_checkpoint(module, path, info)
+        if shipped:
+            _record(name, path.name, digest, info)
+        if state is not None:
+            state.unlink(missing_ok=True)
+    return {**info, "path": str(path), "sha256": digest, "history": list(history)}
+
+
+def _local_device(device: str) -> torch.device:
+    """``device``, with each ``torchrun`` process on its own GPU (``LOCAL_RANK``) when it names CUDA without an index."""
+    dev = torch.device(device)
+    if dev.type == "cuda" and dev.index is None and distributed.world()[1] > 1:
+        return torch.device("cuda", int(os.environ.get("LOCAL_RANK", "0")))
+    return dev
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m learnopt_course.reproduce NAME [--out PATH] ...``: the entry point each ``torchrun`` process runs
+    (``learnopt reproduce --nproc N`` launches it); joins the process group, trains, rank 0 writes and prints."""
+    parser = argparse.ArgumentParser(prog="python -m learnopt_course.reproduce")
+    parser.add_argument("name")
+    parser.add_argument("--out", default=None)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--device", default=None)
+    args = parser.parse_args(argv)
+    distributed.init(device=args.device)
+    main_rank = distributed.is_main()
+    try:
+        report = reproduce(args.name, out=args.out, quick=args.quick, seed=args.seed, resume=args.resume,
+                           device=args.device)
+    finally:
+        distributed.shutdown()
+    if main_rank:
+        print(summary(report))
+    return 0
+
+
+def summary(report: dict) -> str:
+    """The two lines ``learnopt reproduce`` prints."""
+    procs = f" on {report['processes']} processes" if report.get("processes") else ""
+    return (f"{report['recipe']}: {report['runs']} meta-training runs{procs} in {report['seconds']} s; meta-loss "
+            f"{report['meta_loss_first']:.4g} -> {report['meta_loss_last']:.4g}\n"
+            f"wrote {report['path']} (sha256 {report['sha256']})")
 
 
 def _record(name: str, filename: str, digest: str, info: dict, manifest_path: Path | None = None) -> None:
@@ -253,3 +350,7 @@ def _record(name: str, filename: str, digest: str, info: dict, manifest_path: Pa
         manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
         manifest[name] = {"file": filename, "sha256": digest, "command": f"learnopt reproduce {name}", "info": info}
         atomic_write_text(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -4,6 +4,8 @@ silent rank gives a clear error within the timeout; a run killed with SIGKILL re
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import signal
@@ -183,3 +185,32 @@ def test_a_meta_training_killed_with_sigkill_resumes_to_the_uninterrupted_result
             _, objective = worker.objective()
             train(objective, worker.CONFIG, torch.Generator(), validate=worker.validation, checkpoint=checkpoint,
                   progress_desc=None)
+
+
+def test_learnopt_reproduce_nproc_trains_on_two_processes_and_rank_0_alone_writes(tmp_path):
+    out = tmp_path / "q.pt"
+    done = subprocess.run([sys.executable, "-m", "learnopt_course.tools.cli", "reproduce", "l2l-quadratic", "--quick",
+                           "--nproc", "2", "--out", str(out), "--resume"], env=_env(), capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.count("wrote ") == 1 and "on 2 processes" in done.stdout
+    from learnopt_course import l2l
+
+    net, info = l2l.load_checkpoint(out, l2l.sha256(out))
+    assert info["processes"] == 2 and info["runs"] == 4 and info["meta_loss_last"] < info["meta_loss_first"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["q.pt"]  # the training state went with success
+
+
+@pytest.mark.parametrize("args, message", [
+    (["gps-mnist48", "--nproc", "2", "--out", "x.pt"], "trained on one process"),
+    (["alphaopt-omniglot", "--resume"], "trained on one process"),
+    (["l2l-quadratic", "--nproc", "2"], "needs out"),
+    (["l2l-quadratic", "--nproc", "0", "--out", "x.pt"], "nproc must be a positive"),
+])
+def test_learnopt_reproduce_refuses_scale_up_options_it_cannot_honour(args, message):
+    from learnopt_course.tools.cli import main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = main(["reproduce", *args])
+    assert code == 2 and message in err.getvalue()

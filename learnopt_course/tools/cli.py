@@ -159,10 +159,25 @@ def _reproduce(args: argparse.Namespace) -> int:
         print("learnopt reproduce: --seed needs --out (the shipped checkpoint is made with the recipe's own seed)",
               file=sys.stderr)
         return 2
-    report = reproduce(args.name, out=args.out, quick=args.quick, seed=args.seed)
-    print(f"{args.name}: {report['runs']} meta-training runs in {report['seconds']} s; meta-loss "
-          f"{report['meta_loss_first']:.4g} -> {report['meta_loss_last']:.4g}")
-    print(f"wrote {report['path']} (sha256 {report['sha256']})")
+    from ..reproduce import check_scalable, summary
+
+    try:
+        check_scalable(args.name, args.nproc, args.resume, args.device, args.out)
+    except ValueError as err:
+        print(f"learnopt reproduce: {err}", file=sys.stderr)
+        return 2
+    if args.nproc > 1:  # the same command in N processes, by torchrun (gloo on CPU, NCCL with --device cuda)
+        import subprocess
+
+        forwarded = [args.name, "--out", args.out] + (["--quick"] if args.quick else []) + \
+            (["--seed", str(args.seed)] if args.seed is not None else []) + (["--resume"] if args.resume else []) + \
+            (["--device", args.device] if args.device else [])
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={args.nproc}",
+                   "-m", "learnopt_course.reproduce", *forwarded]
+        return subprocess.call(command)
+    report = reproduce(args.name, out=args.out, quick=args.quick, seed=args.seed, resume=args.resume,
+                       device=args.device)
+    print(summary(report))
     return 0
 
 
@@ -217,6 +232,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="a few meta-iterations only (to test the command)")
     p.add_argument("--seed", type=int, default=None,
                    help="meta-train with this seed instead of the recipe's (needs --out): does the seed matter?")
+    p.add_argument("--nproc", type=int, default=1,
+                   help="meta-train data-parallel on N processes with torchrun (l2l-* recipes; needs --out)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the training state beside the output and continue from it after a crash (l2l-* recipes)")
+    p.add_argument("--device", default=None, help="train on this device, e.g. cuda (l2l-* recipes)")
     p.set_defaults(func=_reproduce)
 
     p = sub.add_parser("refresh", help="re-execute solution notebooks and keep only golden outputs")
