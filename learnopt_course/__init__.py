@@ -3,11 +3,11 @@
 ``import learnopt_course as lo; cfg = lo.setup(seed=0)`` starts every lesson.
 """
 
-from . import optimizers, tasks
+from . import optimizers, scales, tasks
 from ._version import __version__
 from .config import Config, setup
 
-__all__ = ["Config", "__version__", "optimizers", "setup", "tasks"]
+__all__ = ["Config", "__version__", "optimizers", "scales", "setup", "tasks"]
 
 
 def __getattr__(name: str):  # lazy: plotting, widgets and checks import matplotlib / ipywidgets
