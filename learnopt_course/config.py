@@ -74,11 +74,12 @@ def resolve_threads(threads: int | None = None) -> int:
     return threads
 
 
-def resolve_device(scale: Scale, device: str | None = None) -> torch.device:
-    """CPU unless asked otherwise: ``device`` or ``LEARNOPT_DEVICE``; at ``full`` scale CUDA is used when present."""
-    name = device or os.environ.get("LEARNOPT_DEVICE")
-    if name is None:
-        name = "cuda" if scale == "full" and torch.cuda.is_available() else "cpu"
+def resolve_device(device: str | None = None) -> torch.device:
+    """CPU unless asked otherwise, at both scales: ``device``, else ``LEARNOPT_DEVICE``, else ``"cpu"``.
+
+    The lessons' cells build some tensors themselves (on the CPU), so the notebooks run on the CPU; ``"cuda"`` puts
+    the library's tasks, meta-trainers and experiments on a GPU (scripts, ``learnopt reproduce --device cuda``)."""
+    name = device or os.environ.get("LEARNOPT_DEVICE") or "cpu"
     try:
         dev = torch.device(name)
     except RuntimeError as err:
@@ -154,7 +155,7 @@ def default_device() -> torch.device:
 def use_device(device: str | torch.device) -> torch.device:
     """Make ``device`` the task factories' default (what :func:`setup` does with ``cfg.device``), for scripts that
     train without a lesson's setup (``learnopt reproduce --device``); returns it."""
-    dev = resolve_device("ci", str(device))
+    dev = resolve_device(str(device))
     global _DEVICE
     _DEVICE = dev
     return dev
@@ -188,7 +189,7 @@ def setup(
     n_threads = resolve_threads(threads)
     torch.set_num_threads(n_threads)
     generator = seed_everything(seed)
-    dev = resolve_device(chosen_scale, device)
+    dev = resolve_device(device)
     global _DEVICE
     _DEVICE = dev
     if plot_style:

@@ -45,34 +45,35 @@ class LessonScale:
         return SimpleNamespace(**(self.ci if scale == "ci" else self.full))
 
 
-_GPU_SMALL = ("no speed-up expected: the tensors are tiny and each step is a chain of small kernels, so a GPU "
-              "spends its time on launches; run it on the CPU")
-_MEASURED = "measured on the maintainers' 2-core Xeon (AVX-512), one thread"
+_GPU_SMALL = ("runs on the CPU (its tensors are tiny: a GPU would spend its time launching kernels); "
+              "nothing to move to a GPU")
+_MEASURED = "measured: the whole notebook, maintainers' 2-core Xeon, AVX-512, one thread"
 
 SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
     LessonScale("01", ci={"tuning_seeds": 4, "test_seeds": 8}, full={"tuning_seeds": 16, "test_seeds": 64},
                 source="the lesson's own experiment (no paper sets it): 4x the tuning seeds and 8x the test seeds of "
                        "the noisy-gradient comparison",
-                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=0.2, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("02", ci={"budget": 30, "test_seeds": 10, "n_train": 10_000},
                 full={"budget": 100, "test_seeds": 50, "n_train": 50_000},
-                source="the MNIST schedule experiment on the whole 50,000-image training split (Andrychowicz et al. "
-                       "2016, sec. 3.2), 100 hypergradient steps against a 100-point grid, 50 test seeds",
-                cpu_minutes=3.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                source="the schedule experiment in Andrychowicz et al. (2016, sec. 3.2)'s MNIST setting on the "
+                       "whole 50,000-image training split: 100 hypergradient steps against a 100-point grid, 50 "
+                       "test seeds",
+                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("03", ci={"start_seeds": (1, 2, 3)}, full={"start_seeds": tuple(range(1, 11))},
                 source="the lesson's own control problems: 10 random starts instead of 3 for the method comparison",
-                cpu_minutes=2.5, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("04", ci={"seeds": 5}, full={"seeds": 20},
                 source="the lesson's own tuning problem: 20 seeds instead of 5 for policy gradient against grid search",
-                cpu_minutes=0.5, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=0.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("05", ci={"test_problems": (1001, 1002, 1003), "transfer_seeds": (2024, 2025)},
                 full={"test_problems": tuple(range(1001, 1011)), "transfer_seeds": (2024, 2025, 2026, 2027, 2028)},
                 source="Andrychowicz et al. (2016) sec. 3: 10 test problems instead of 3, 5 seeds of the transfer "
                        "settings; meta-training at the paper's scale is `learnopt reproduce l2l-mnist` (README, "
                        "Scale up)",
                 cpu_minutes=5.0, cpu_note=_MEASURED,
-                gpu="the MNIST evaluations (a 784-20-10 MLP, minibatch 128) gain little; meta-training on a GPU is "
-                    "`learnopt reproduce l2l-mnist --device cuda --out ...`"),
+                gpu="the notebook evaluates on the CPU; the meta-training behind it runs on GPUs with `learnopt "
+                    "reproduce l2l-mnist --device cuda [--nproc N] --out ...` (README, Scale up)"),
     LessonScale("06", ci={"train_problems": 16, "test_problems": 20, "horizon": 30, "seeds": 3},
                 full={"train_problems": 90, "test_problems": 100, "horizon": 40, "seeds": 5},
                 source="Li & Malik (2016) sec. 4: 90 training and 100 test logistic-regression problems, horizon 40; "
@@ -99,20 +100,22 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                        "hypernetwork steps), 3 to 5 seeds",
                 cpu_minutes=15.0, cpu_note="estimated from the CI run (109 reference s) and the 8-10x longer "
                                            "trainings",
-                gpu="the MNIST hypernetworks (7,850 decays) gain from a GPU; the ridge problems do not"),
+                gpu="runs on the CPU (the hypernetwork trainers keep their tensors there)"),
     LessonScale("10", ci={"outer_steps": 50, "hyper_steps": 80, "distill_steps": 150},
                 full={"outer_steps": 100, "hyper_steps": 200, "distill_steps": 400},
                 source="Lorraine et al. (2020): longer hyperparameter optimisation (100 outer steps on the 20 "
                        "decays, 200 on the per-weight decays, 400 for dataset distillation)",
                 cpu_minutes=4.0, cpu_note="estimated from the CI run (74 reference s) and the 2-2.7x longer "
                                           "outer loops",
-                gpu="dataset distillation and the per-weight decays gain from a GPU; the 20-decay problem does not"),
+                gpu="the bilevel problems follow `cfg.device` in the library (`bilevel.*(device=...)`, tested on "
+                    "CUDA when present); the notebook's cells run on the CPU"),
     LessonScale("11", ci={"mnist_steps": 100, "omniglot_tasks": 100}, full={"mnist_steps": 390, "omniglot_tasks": 600},
                 source="one epoch of MNIST for the optimizer swap (390 minibatches of 128), 600 Omniglot episodes "
                        "(the proposal's evaluation, Vinyals et al. 2016's 5-way 1-shot)",
                 cpu_minutes=6.0, cpu_note="estimated from the CI run (128 reference s): the MNIST and Omniglot "
                                           "evaluations grow 4-6x",
-                gpu="the MNIST CNN evaluation gains from a GPU; the 2-D landscapes do not"),
+                gpu="runs on the CPU (PPO's environments step on the CPU); its LSTMs' meta-training runs on GPUs with "
+                    "`learnopt reproduce l2l-omniglot --device cuda --out ...`"),
 )}
 
 
@@ -135,7 +138,7 @@ def _fmt(value: object) -> str:
 
 def instructors_table() -> str:
     """The Markdown table INSTRUCTORS.md shows (a test keeps them equal)."""
-    rows = ["| lesson | setting: CI -> full | where the full values come from | full run, 1 CPU thread | on a GPU |",
+    rows = ["| lesson | setting: CI -> full | where the full values come from | full run, 1 CPU thread | GPU |",
             "|---|---|---|---|---|"]
     for s in SCALES.values():
         changes = "; ".join(f"`{k}` {_fmt(s.ci[k])} -> {_fmt(s.full[k])}" for k in s.ci)

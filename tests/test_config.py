@@ -51,12 +51,13 @@ def test_threads_and_seed_validation(monkeypatch):
 
 def test_device_resolution(monkeypatch):
     monkeypatch.delenv("LEARNOPT_DEVICE", raising=False)
-    assert config.resolve_device("ci").type == "cpu"
+    assert config.resolve_device().type == "cpu"
+    assert config.setup(seed=0, scale="full", plot_style=False).device.type == "cpu"  # full scale is not a device
     with pytest.raises(ValueError, match="device must be a torch device name"):
-        config.resolve_device("ci", "gpu0")
+        config.resolve_device("gpu0")
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match="CUDA is not available"):
-            config.resolve_device("ci", "cuda")
+            config.resolve_device("cuda")
 
 
 def test_version_check():

@@ -73,3 +73,39 @@ def test_the_lessons_device_is_the_factories_default(monkeypatch):
     q = QuadraticBatch.sample(2, 3)
     problem = bilevel.logistic_l2(n=20, d=2)
     assert q.W.device.type == "meta" and problem.data["x_train"].device.type == "meta"
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_the_meta_trainer_runs_every_estimator_and_resumes_on_the_device(device, tmp_path):
+    """The meta-gradient path at paper scale on a GPU: every estimator, the data-parallel all-reduce (the identity in
+    one process), checkpoints of device tensors, and `learnopt reproduce --device`."""
+    from learnopt_course.meta import distributed, gradients
+    from learnopt_course.meta.objectives import HyperparameterObjective, LearnedOptimizerObjective
+    from learnopt_course.meta.trainer import TrainConfig, train
+    from learnopt_course.reproduce import reproduce
+
+    dtype = torch.float64
+    torch.manual_seed(0)
+    net = optim.CoordinateLSTM(output_scale=0.01).to(device=device, dtype=dtype)
+    sample = lambda g: QuadraticBatch.sample(2, 3, g, dtype, device)  # noqa: E731
+    objective = LearnedOptimizerObjective(net, sample)
+    histories = {}
+    for name in ("truncated", "full", "es", "pes"):
+        estimator = gradients.ESTIMATORS[name](**({"pairs": 2} if name in ("es", "pes") else {}))
+        history = histories[name] = train(objective, TrainConfig(runs=2, steps=4, unroll=2), torch.Generator().manual_seed(0), estimator,
+                        checkpoint=tmp_path / f"{name}.pt", progress_desc=None)
+        assert len(history) == 2 and _placed(dict(net.named_parameters()), device, dtype), name
+    resumed = train(objective, TrainConfig(runs=2, steps=4, unroll=2), torch.Generator().manual_seed(0),
+                    checkpoint=tmp_path / "truncated.pt", progress_desc=None)
+    assert resumed == histories["truncated"]  # a finished checkpoint of device tensors loads and has nothing left to do
+    problem = bilevel.logistic_l2(n=60, d=3, dtype=dtype, device=device)
+    hyper = HyperparameterObjective(problem, problem.lam0)
+    train(hyper, TrainConfig(runs=1, steps=4, unroll=4, meta_lr=0.1), torch.Generator(),
+          gradients.Implicit(method="cg", iterations=3), progress_desc=None)
+    assert _placed(hyper.parameters(), device, dtype)
+    params = list(net.parameters())
+    value, grads = distributed.average(torch.tensor(1.0, device=device), [p.detach() for p in params], params)
+    assert value.device.type == device and _placed(grads, device, dtype)
+    report = reproduce("l2l-quadratic", out=tmp_path / "q.pt", quick=True, device=device)
+    assert report["device"].startswith(device) and report["meta_loss_last"] < report["meta_loss_first"]
+    assert config.default_device().type == "cpu"  # reproduce gives the default device back

@@ -138,11 +138,16 @@ def average(value: torch.Tensor, grads: list[torch.Tensor | None],
     return mean_value, out
 
 
+def _wire() -> torch.device:
+    """Where collectives need their tensors: the process's GPU under NCCL, the CPU under gloo."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def broadcast_float(x: float) -> float:
     """Rank 0's value of ``x`` on every rank (a validation score, so every rank keeps the same snapshot)."""
     if not active():
         return x
-    t = torch.tensor([x], dtype=torch.float64)
+    t = torch.tensor([x], dtype=torch.float64, device=_wire())
     _collective("broadcast", dist.broadcast, t, src=0)
     return float(t)
 
@@ -153,9 +158,10 @@ def gather_generator_states(generator: torch.Generator) -> list[torch.Tensor]:
     if not active():
         return [state]
     _, size = world()
-    states = [torch.empty_like(state) for _ in range(size)]
-    _collective("generator-state gather", dist.all_gather, states, state)
-    return states
+    wire = state.to(_wire())
+    states = [torch.empty_like(wire) for _ in range(size)]
+    _collective("generator-state gather", dist.all_gather, states, wire)
+    return [t.cpu() for t in states]
 
 
 def barrier() -> None:
