@@ -48,6 +48,7 @@ class LessonScale:
 _GPU_SMALL = ("runs on the CPU (its tensors are tiny: a GPU would spend its time launching kernels); "
               "nothing to move to a GPU")
 _MEASURED = "measured: the whole notebook, maintainers' 2-core Xeon, AVX-512, one thread"
+_CONTENDED = _MEASURED + ", while the other core ran tests"
 
 SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
     LessonScale("01", ci={"tuning_seeds": 4, "test_seeds": 8}, full={"tuning_seeds": 16, "test_seeds": 64},
@@ -71,26 +72,25 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                 source="Andrychowicz et al. (2016) sec. 3: 10 test problems instead of 3, 5 seeds of the transfer "
                        "settings; meta-training at the paper's scale is `learnopt reproduce l2l-mnist` (README, "
                        "Scale up)",
-                cpu_minutes=5.0, cpu_note=_MEASURED,
+                cpu_minutes=2.8, cpu_note=_CONTENDED,
                 gpu="the notebook evaluates on the CPU; the meta-training behind it runs on GPUs with `learnopt "
                     "reproduce l2l-mnist --device cuda [--nproc N] --out ...` (README, Scale up)"),
     LessonScale("06", ci={"train_problems": 16, "test_problems": 20, "horizon": 30, "seeds": 3},
                 full={"train_problems": 90, "test_problems": 100, "horizon": 40, "seeds": 5},
-                source="Li & Malik (2016) sec. 4: 90 training and 100 test logistic-regression problems, horizon 40; "
-                       "5 seeds",
-                cpu_minutes=8.0, cpu_note="estimated from the CI run (149 reference s) and the 5.6x more training "
-                                          "problem-steps of the warm-up, which dominate",
+                source="Li & Malik (2016)'s low-dimensional setting as their public configuration has it (the "
+                       "paper leaves it out): 90 training and 100 test logistic-regression problems, T = 40; 5 seeds",
+                cpu_minutes=2.7, cpu_note=_CONTENDED,
                 gpu=_GPU_SMALL),
     LessonScale("07", ci={"cartpole_steps": 20_000, "budget": 2_000}, full={"cartpole_steps": 100_000, "budget": 10_000},
-                source="Schulman et al. (2017) / RL Zoo: 100,000 CartPole steps; the controller's budget 5x",
-                cpu_minutes=10.0, cpu_note="estimated from the CI run (138 reference s): the two trainings grow 5x",
+                source="PPO (Schulman et al. 2017) on CartPole-v1 for 100,000 steps, the RL Baselines3 Zoo budget; the "
+                       "learning-rate controller's budget 5x",
+                cpu_minutes=4.2, cpu_note=_CONTENDED,
                 gpu=_GPU_SMALL),
     LessonScale("08", ci={"seeds": (0,), "methods": ("grid", "bo"), "epochs": 30, "bandits": (10,)},
                 full={"seeds": (0, 1, 2), "methods": ("grid", "random", "bo"), "epochs": 100, "bandits": (10, 20, 50)},
                 source="Crouther (2023) ch. 4: 100 meta-epochs, Bandit-10/20/50, grid, random search and BO, "
                        "3 seeds",
-                cpu_minutes=12.0, cpu_note="estimated from the CI run (158 reference s) and the lesson's note that "
-                                           "full scale adds about 4 minutes of meta-epochs and random search",
+                cpu_minutes=5.4, cpu_note=_CONTENDED,
                 gpu=_GPU_SMALL),
     LessonScale("09", ci={"ridge_steps": 2000, "seeds": (0, 1), "hyper_steps": 600, "pw_seeds": (0, 1, 2),
                           "deep_seeds": (0,), "stn_seeds": (0,)},
@@ -98,22 +98,19 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                       "deep_seeds": (0, 1, 2), "stn_seeds": (0, 1, 2)},
                 source="Lorraine (2023) ch. 2: hyper-training to convergence (20,000 ridge steps, 5,000 "
                        "hypernetwork steps), 3 to 5 seeds",
-                cpu_minutes=15.0, cpu_note="estimated from the CI run (109 reference s) and the 8-10x longer "
-                                           "trainings",
+                cpu_minutes=4.1, cpu_note=_CONTENDED,
                 gpu="runs on the CPU (the hypernetwork trainers keep their tensors there)"),
     LessonScale("10", ci={"outer_steps": 50, "hyper_steps": 80, "distill_steps": 150},
                 full={"outer_steps": 100, "hyper_steps": 200, "distill_steps": 400},
                 source="Lorraine et al. (2020): longer hyperparameter optimisation (100 outer steps on the 20 "
                        "decays, 200 on the per-weight decays, 400 for dataset distillation)",
-                cpu_minutes=4.0, cpu_note="estimated from the CI run (74 reference s) and the 2-2.7x longer "
-                                          "outer loops",
+                cpu_minutes=1.2, cpu_note=_CONTENDED,
                 gpu="the bilevel problems follow `cfg.device` in the library (`bilevel.*(device=...)`, tested on "
                     "CUDA when present); the notebook's cells run on the CPU"),
     LessonScale("11", ci={"mnist_steps": 100, "omniglot_tasks": 100}, full={"mnist_steps": 390, "omniglot_tasks": 600},
-                source="one epoch of MNIST for the optimizer swap (390 minibatches of 128), 600 Omniglot episodes "
-                       "(the proposal's evaluation, Vinyals et al. 2016's 5-way 1-shot)",
-                cpu_minutes=6.0, cpu_note="estimated from the CI run (128 reference s): the MNIST and Omniglot "
-                                          "evaluations grow 4-6x",
+                source="one epoch of MNIST for the optimizer swap (390 minibatches of 128); the AlphaOpt proposal's "
+                       "Omniglot evaluation: 5-way 1-shot on at least 600 episodes of held-out alphabets",
+                cpu_minutes=4.2, cpu_note=_CONTENDED,
                 gpu="runs on the CPU (PPO's environments step on the CPU); its LSTMs' meta-training runs on GPUs with "
                     "`learnopt reproduce l2l-omniglot --device cuda --out ...`"),
 )}

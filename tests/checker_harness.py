@@ -1,5 +1,6 @@
 """The shared accept/reject tests every lesson's checkers get: accept the reference, reject each known mistake with
-its hint, and let an untouched stub's NotImplementedError through unchanged and silently."""
+its hint, and let an untouched stub's NotImplementedError through unchanged, with one line saying it is not solved
+yet (in a student notebook the check cell is tagged raises-exception, so Run All goes on past it)."""
 
 import pytest
 
@@ -32,6 +33,7 @@ def make_checker_tests(checkers):
         checker, _, _ = checkers[exercise]
         with pytest.raises(NotImplementedError, match="Exercise N.M"):
             checker(_stub)
-        assert capsys.readouterr().out == ""
+        out = capsys.readouterr().out
+        assert out.count("\n") == 1 and f"Exercise {exercise}" in out and "not solved yet" in out, out
 
     return test_checker_accepts_reference, test_checker_rejects_known_wrong_variant, test_untouched_stub_raises_not_implemented_unchanged

@@ -127,6 +127,8 @@ def _run_cases(exercise: Exercise, student: Callable[..., Any], cases: list[Case
         try:
             got = _call(exercise, student, make_case())
         except NotImplementedError:
+            _say(exercise, False, "not solved yet: the function still raises NotImplementedError. Write it in the "
+                 "cell above and run this check again (Run All goes on: the lesson's experiments use the library)")
             raise
         except Exception as err:  # report any other crash as a failed check, with its cause
             _say(exercise, False, f"your function raised {type(err).__name__}: {err} ({label} {number})")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -181,6 +182,33 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
+JUPYTER_CONFIG = Path(__file__).resolve().parents[1] / "jupyter_config"
+
+
+def lab_command(path: str = "notebooks", extra: list[str] | None = None) -> tuple[list[str], dict[str, str]]:
+    """The command and environment ``learnopt lab`` runs: JupyterLab on ``path`` with the course's configuration
+    folder first on ``JUPYTER_CONFIG_PATH`` (it disables the news-and-updates prompt,
+    ``@jupyterlab/apputils-extension:announcements``, which otherwise covers part of the first page) and no
+    update check. Your own Jupyter settings still apply."""
+    env = dict(os.environ)
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(
+        [str(JUPYTER_CONFIG)] + ([env["JUPYTER_CONFIG_PATH"]] if env.get("JUPYTER_CONFIG_PATH") else []))
+    command = [sys.executable, "-m", "jupyterlab", path,
+               "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate", *(extra or [])]
+    return command, env
+
+
+def _lab(args: argparse.Namespace, extra: list[str]) -> int:
+    import subprocess
+
+    if not Path(args.path).exists():
+        print(f"learnopt lab: path {args.path!r} does not exist (run it in the course folder, or name a notebook "
+              "or folder)", file=sys.stderr)
+        return 2
+    command, env = lab_command(args.path, extra)
+    return subprocess.call(command, env=env)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="learnopt", description="Tools for the learnopt course notebooks.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -239,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="train on this device, e.g. cuda (l2l-* recipes)")
     p.set_defaults(func=_reproduce)
 
+    p = sub.add_parser("lab", help="open the course in JupyterLab (without the news prompt); "
+                       "other options go to JupyterLab")
+    p.add_argument("path", nargs="?", default="notebooks", help="folder or notebook to open (default: notebooks)")
+    p.set_defaults(func=_lab)
+
     p = sub.add_parser("refresh", help="re-execute solution notebooks and keep only golden outputs")
     p.add_argument("notebooks", nargs="+")
     p.add_argument("--timeout", type=int, default=600)
@@ -249,7 +282,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args, extra = build_parser().parse_known_args(argv)
+    if args.command == "lab":
+        return _lab(args, extra)
+    if extra:
+        build_parser().error(f"unrecognized arguments: {' '.join(extra)}")
     return args.func(args)
 
 

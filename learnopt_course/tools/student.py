@@ -6,6 +6,9 @@
 * Cells tagged ``instructor`` are removed; cells tagged ``solution`` are replaced whole by a stub; the notebook's
   grading rubric (``metadata.learnopt.rubric``) is removed, its points are kept.
 * Every output and execution count is removed.
+* Check cells get the ``raises-exception`` tag, so that Run All in JupyterLab goes on past an exercise that is not
+  solved yet: the failed check shows its verdict and traceback, and the lesson's experiments (which use the library,
+  never the student's function) still run.
 
 Unbalanced or nested markers are refused with the notebook's name and the cell's number.
 """
@@ -23,6 +26,7 @@ from ..core import atomic_write_text
 from . import notebooks
 
 CODE_BEGIN, CODE_END = "### BEGIN SOLUTION", "### END SOLUTION"
+RAISES = "raises-exception"  # JupyterLab's Run All, nbclient and nbval go on past a cell with this tag
 MD_BEGIN, MD_END = "<!-- BEGIN SOLUTION -->", "<!-- END SOLUTION -->"
 MD_PROMPT = "_Write your answer here._"
 
@@ -69,6 +73,8 @@ def make_student(nb: NotebookNode, name: str = "notebook") -> NotebookNode:
         if "instructor" in cell_tags:
             continue
         if cell.cell_type == "code":
+            if notebooks.tagged_id(cell, notebooks.CHECK_TAG) is not None and RAISES not in cell_tags:
+                cell.metadata["tags"] = [*cell_tags, RAISES]
             if "solution" in cell_tags:
                 cell.source = _stub(exercise)
             else:
