@@ -21,4 +21,12 @@ import torch  # noqa: E402
 
 torch.set_num_threads(1)
 
-pytest_plugins = ["learnopt_course.tools.budget", "pytester"]
+pytest_plugins = ["learnopt_course.tools.budget", "learnopt_course.tools.executed", "pytester"]
+
+
+@__import__("pytest").hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):  # noqa: ANN001, ANN201
+    """Keep each phase's report on the test item (``item.rep_call``), for fixtures that act on failure (the browser
+    test's screenshot)."""
+    outcome = yield
+    setattr(item, f"rep_{call.when}", outcome.get_result())

@@ -1,5 +1,7 @@
 """Packaging: pyproject, constraints, environment.yml, README and .ci/run agree with each other."""
 
+import json
+import os
 import re
 import tomllib
 from pathlib import Path
@@ -59,7 +61,7 @@ def _readme_commands():
 
 def test_readme_starts_with_install_and_test_commands():
     install, test = _readme_commands()[:2]
-    assert "-c constraints.txt" in install and "jupyter lab" in install and "[test]" in install
+    assert "-c constraints.txt" in install and "learnopt lab" in install and "[test]" in install
     assert "pytest" in test
     text = (ROOT / "README.md").read_text()
     assert "INSTRUCTORS.md" in text and (ROOT / "INSTRUCTORS.md").is_file()
@@ -69,7 +71,7 @@ def test_ci_runs_exactly_the_readme_test_command():
     install, test = _readme_commands()[:2]
     ci = (ROOT / ".ci" / "run").read_text()
     assert test in ci, ".ci/run must run the README's test command verbatim"
-    install_part = install.split("&& .venv/bin/jupyter")[0].strip()
+    install_part = install.split("&& .venv/bin/learnopt lab")[0].strip()
     assert install_part in ci, ".ci/run must install exactly as the README does"
     for setting in ("OMP_NUM_THREADS=1", "PYTHONHASHSEED=0", "LEARNOPT_DATA"):
         assert setting in ci
@@ -79,3 +81,14 @@ def test_every_solution_has_an_instructors_row():
     text = (ROOT / "INSTRUCTORS.md").read_text()
     for path in (ROOT / "solutions").glob("*.ipynb"):
         assert path.stem in text, f"INSTRUCTORS.md has no row for {path.stem}"
+
+
+def test_learnopt_lab_opens_jupyterlab_without_the_news_prompt(tmp_path, monkeypatch):
+    from learnopt_course.tools.cli import JUPYTER_CONFIG, lab_command
+
+    monkeypatch.setenv("JUPYTER_CONFIG_PATH", str(tmp_path))
+    command, env = lab_command("notebooks", ["--port", "8890"])
+    assert command[1:4] == ["-m", "jupyterlab", "notebooks"] and command[-2:] == ["--port", "8890"]
+    assert env["JUPYTER_CONFIG_PATH"].split(os.pathsep) == [str(JUPYTER_CONFIG), str(tmp_path)]  # the user's kept
+    page_config = json.loads((JUPYTER_CONFIG / "labconfig" / "page_config.json").read_text())
+    assert page_config["disabledExtensions"] == {"@jupyterlab/apputils-extension:announcements": True}

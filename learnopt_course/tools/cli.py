@@ -1,4 +1,5 @@
-"""The ``learnopt`` command: ``student``, ``nbclean``, ``lint``, ``grade``, ``refresh``, ``data`` and ``reproduce``."""
+"""The ``learnopt`` command: ``lab``, ``student``, ``nbclean``, ``lint``, ``grade``, ``refresh``, ``data``, ``reproduce``
+and ``site``."""
 
 from __future__ import annotations
 
@@ -198,6 +199,19 @@ def lab_command(path: str = "notebooks", extra: list[str] | None = None) -> tupl
     return command, env
 
 
+def _site(args: argparse.Namespace) -> int:
+    from .site import SiteError, build
+
+    try:
+        out = build(args.root, args.out, execute_missing=not args.no_execute)
+    except SiteError as err:
+        print(f"learnopt site: {err}", file=sys.stderr)
+        return 1
+    print(f"wrote the website to {out}; open {Path(out) / 'index.html'} in a browser, or serve it with "
+          f"`python -m http.server --directory {out}`")
+    return 0
+
+
 def _lab(args: argparse.Namespace, extra: list[str]) -> int:
     import subprocess
 
@@ -266,6 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the training state beside the output and continue from it after a crash (l2l-* recipes)")
     p.add_argument("--device", default=None, help="train on this device, e.g. cuda (l2l-* recipes)")
     p.set_defaults(func=_reproduce)
+
+    p = sub.add_parser("site", help="build the course website (Sphinx + MyST-NB) from the executed solution notebooks")
+    p.add_argument("--root", default=".", help="the course repository (default: here)")
+    p.add_argument("--out", default=None, help="output folder (default: build/site)")
+    p.add_argument("--no-execute", action="store_true",
+                   help="fail instead of executing a lesson that has no executed copy from the test run")
+    p.set_defaults(func=_site)
 
     p = sub.add_parser("lab", help="open the course in JupyterLab (without the news prompt); "
                        "other options go to JupyterLab")
