@@ -1,5 +1,7 @@
 """The course as students meet it: JupyterLab, started as `learnopt lab` starts it, driven in headless Chromium.
 
+JupyterLab serves a copy of solutions/ and notebooks/ (it saves what it runs).
+
 For every lesson, the solution notebook and its student notebook are opened in JupyterLab; the setup cell and the
 explorer's cell run (what the explorer needs: the experiments run headless elsewhere in the suite); no error appears;
 one control of the live explorer moves and its figure changes. Run All is exercised on the shortest lesson: in the
@@ -63,6 +65,10 @@ def lab(tmp_path_factory):
     (settings / "@jupyterlab" / "notebook-extension" / "tracker.jupyterlab-settings").write_text(
         json.dumps({"windowingMode": "none"}))
     port, token = _free_port(), "learnopt-browser-test"
+    # JupyterLab saves what it runs: serve copies, so the repository's notebooks stay as they are
+    course = tmp_path_factory.mktemp("course")
+    for folder in ("solutions", "notebooks"):
+        shutil.copytree(ROOT / folder, course / folder, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
     command, env = lab_command(".", ["--no-browser", f"--port={port}", f"--ServerApp.token={token}",
                                      "--ServerApp.ip=127.0.0.1", "--allow-root",
                                      f"--LabApp.user_settings_dir={settings}",
@@ -70,7 +76,7 @@ def lab(tmp_path_factory):
     env = {**env, "OMP_NUM_THREADS": "1"}
     env.pop("LEARNOPT_STATIC_WIDGETS", None)  # the live explorers
     log = tmp_path_factory.mktemp("log") / "lab.log"
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
+    server = subprocess.Popen(command, cwd=course, env=env, stdout=log.open("w"), stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while True:
