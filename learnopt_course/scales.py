@@ -77,8 +77,8 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                     "reproduce l2l-mnist --device cuda [--nproc N] --out ...` (README, Scale up)"),
     LessonScale("06", ci={"train_problems": 16, "test_problems": 20, "horizon": 30, "seeds": 3},
                 full={"train_problems": 90, "test_problems": 100, "horizon": 40, "seeds": 5},
-                source="Li & Malik (2016)'s low-dimensional setting as their public configuration has it (the "
-                       "paper leaves it out): 90 training and 100 test logistic-regression problems, T = 40; 5 seeds",
+                source="Li & Malik (2016)'s low-dimensional logistic-regression setting as a public re-implementation's "
+                       "configuration gives it (the paper does not): 90 training and 100 test problems, T = 40; 5 seeds",
                 cpu_minutes=2.7, cpu_note=_CONTENDED,
                 gpu=_GPU_SMALL),
     LessonScale("07", ci={"cartpole_steps": 20_000, "budget": 2_000}, full={"cartpole_steps": 100_000, "budget": 10_000},
