@@ -1,0 +1,116 @@
+"""Lesson 12's library (issue 21, in progress): complex momentum on games and Lyapunov exponents of optimizers,
+against the values verified in the lesson notes and the review's correction of claim C4.2."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from learnopt_course import games, lyapunov
+from learnopt_course.optimizers import heavy_ball, sgd
+from learnopt_course.optimizers.complex import complex_adam, complex_momentum
+
+D = torch.float64
+XY = games.bilinear(torch.tensor([[1.0]], dtype=D))
+J_XY = games.bilinear_jacobian(torch.tensor([[1.0]], dtype=D))
+W0 = torch.tensor([0.7, -0.4], dtype=D)
+
+
+def _search(J):
+    """The smallest spectral radius over (lr, |beta|, arg beta): a coarse grid, then finer grids around the best point
+    (the radius is a maximum of eigenvalue moduli, with a narrow valley). Found, never hard-coded."""
+    rho = lambda p: games.spectral_radius(J, p[0], games.polar(p[1], p[2]))  # noqa: E731
+    axes = [torch.linspace(0.2, 0.9, 8), torch.linspace(0.4, 0.9, 6), torch.linspace(0.1, 0.5, 9) * math.pi]
+    for _ in range(4):
+        best = min(((a, b, c) for a in axes[0].tolist() for b in axes[1].tolist() for c in axes[2].tolist()), key=rho)
+        widths = [float(ax[1] - ax[0]) for ax in axes]
+        axes = [torch.linspace(v - w, v + w, 9, dtype=D) for v, w in zip(best, widths)]
+    return rho(best), best
+
+
+def test_the_game_jacobian_of_xy_is_a_rotation_and_autograd_agrees():
+    assert torch.equal(J_XY, torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=D))
+    assert torch.allclose(XY.jacobian(W0), J_XY) and torch.allclose(XY.gradient(W0), J_XY @ W0)
+    with pytest.raises(ValueError, match="G must be a matrix"):
+        games.bilinear(torch.ones(3))
+
+
+def test_gradient_descent_and_real_momentum_never_converge_on_xy():
+    assert games.spectral_radius(J_XY, 0.1, 0) == pytest.approx(math.sqrt(1 + 0.1**2), abs=1e-12)
+    worst = min(games.spectral_radius(J_XY, lr, complex(beta, 0.0))
+                for lr in torch.linspace(0.05, 2.0, 40).tolist() for beta in torch.linspace(-0.95, 0.95, 39).tolist())
+    assert worst >= 1 - 1e-9
+
+
+def test_some_complex_momentum_converges_fast_and_the_radius_is_the_simulated_rate():
+    rho, (lr, r, phi) = _search(J_XY)
+    assert rho < 0.9  # the review's corrected claim C4.2 (the note's triple gives 0.897, the search finds lower)
+    assert games.spectral_radius(J_XY, 0.479, games.polar(0.674, 0.3385 * math.pi)) == pytest.approx(0.897, abs=1e-3)
+    path = games.simultaneous(XY, complex_momentum, W0, 200, {"lr": lr, "beta_abs": r, "beta_arg": phi})
+    rate = (path[200].norm() / path[100].norm()) ** (1 / 100)
+    assert float(rate) == pytest.approx(rho, abs=1e-2)
+    # the practical guess |beta| = 0.9, arg = pi/8 only converges for small steps (note 5.2)
+    assert games.spectral_radius(J_XY, 0.06, games.polar(0.9, math.pi / 8)) == pytest.approx(0.979, abs=1e-3)
+    assert games.spectral_radius(J_XY, 0.1, games.polar(0.9, math.pi / 8)) > 1.05
+
+
+def test_conjugate_betas_agree_arg_zero_is_heavy_ball_and_real_buffers_match_complex_arithmetic():
+    hp = {"lr": 0.3, "beta_abs": 0.7, "beta_arg": 0.4 * math.pi}
+    a = games.simultaneous(XY, complex_momentum, W0, 50, hp)
+    b = games.simultaneous(XY, complex_momentum, W0, 50, {**hp, "beta_arg": -0.4 * math.pi})
+    assert torch.allclose(a, b, atol=1e-12, rtol=0)
+    w, mu, beta = W0.clone(), torch.zeros(2, dtype=torch.complex128), games.polar(0.7, 0.4 * math.pi)
+    for t in range(50):  # Alg. 7 with a complex buffer
+        mu = beta * mu - XY.gradient(w)
+        w = w + 0.3 * mu.real
+        assert torch.allclose(w, a[t + 1], atol=1e-12, rtol=0)
+    hb = games.simultaneous(XY, heavy_ball, W0, 50, {"lr": 0.3, "momentum": 0.7})
+    zero = games.simultaneous(XY, complex_momentum, W0, 50, {"lr": 0.3, "beta_abs": 0.7, "beta_arg": 0.0})
+    assert torch.allclose(hb, zero, atol=1e-12, rtol=1e-12)
+
+
+def test_alternating_gradient_descent_cycles_where_simultaneous_spirals_out():
+    sim = games.simultaneous(XY, sgd, W0, 400, {"lr": 0.1})
+    alt = games.alternating(XY, sgd, W0, 400, {"lr": 0.1})
+    assert float(sim[-1].norm() / W0.norm()) == pytest.approx((1 + 0.1**2) ** 200, rel=1e-9)
+    ratios = alt.norm(dim=1) / W0.norm()
+    assert 0.8 < float(ratios.min()) and float(ratios.max()) < 1.25  # bounded: neither in nor out
+
+
+def test_on_the_dirac_gan_gradient_descent_spirals_out_and_complex_momentum_converges():
+    gan = games.dirac_gan()
+    J = gan.jacobian(torch.zeros(2, dtype=D))
+    assert torch.allclose(J, torch.tensor([[0.0, 0.5], [-0.5, 0.0]], dtype=D))  # f'(0) = 1/2
+    start = torch.tensor([0.5, 0.5], dtype=D)
+    gd = games.simultaneous(gan, sgd, start, 300, {"lr": 0.5})
+    assert float(gd[-1].norm()) > 2 * float(start.norm())
+    rho, (lr, r, phi) = _search(J / 0.5)  # the rates depend on lr J only: search for |lambda| = 1, rescale
+    cm = games.simultaneous(gan, complex_momentum, start, 300, {"lr": lr / 0.5, "beta_abs": r, "beta_arg": phi})
+    assert float(cm[-1].norm()) < 1e-6 * float(start.norm())
+
+
+def test_complex_adam_runs_and_its_first_moment_is_complex_momentum():
+    hp = {"lr": 0.01, "beta_abs": 0.8, "beta_arg": math.pi / 8, "beta2": 0.999}
+    path = games.simultaneous(XY, complex_adam, W0, 20, hp)
+    assert path.shape == (21, 2) and torch.isfinite(path).all()
+    state = complex_adam.init({"w": W0})
+    _, state = complex_adam.step({"w": W0}, {"w": XY.gradient(W0)}, state, hp)
+    _, cm_state = complex_momentum.step({"w": W0}, {"w": XY.gradient(W0)}, complex_momentum.init({"w": W0}),
+                                        {"lr": 0.01, "beta_abs": 0.8, "beta_arg": math.pi / 8})
+    assert torch.equal(state["slots"]["w"]["mr"], cm_state["slots"]["w"]["vr"])
+
+
+def test_lyapunov_exponents_of_the_logistic_map_and_of_gradient_descent_on_xy():
+    assert lyapunov.max_lyapunov(lambda x: 4 * x * (1 - x), torch.tensor([0.3], dtype=D), 400) == pytest.approx(
+        math.log(2), abs=0.01)
+    settled = lyapunov.unrolled(lambda x: 3.2 * x * (1 - x), 500)(torch.tensor([0.3], dtype=D))
+    assert lyapunov.max_lyapunov(lambda x: 3.2 * x * (1 - x), settled, 200) == pytest.approx(-0.916, abs=0.002)
+    step = lambda w: w - 0.1 * XY.gradient(w)  # noqa: E731  (simultaneous GD, through torch.func)
+    for k in (1, 5, 20):
+        assert lyapunov.max_lyapunov(step, W0, k) == pytest.approx(0.5 * math.log(1 + 0.1**2), abs=1e-9)
+    assert torch.allclose(lyapunov.k_step_jacobian_product(step, W0, 3, torch.tensor([1.0, 0.0], dtype=D)),
+                          torch.linalg.matrix_power(torch.eye(2, dtype=D) - 0.1 * J_XY, 3)[:, 0])
+    with pytest.raises(ValueError, match="k must be a positive number of steps"):
+        lyapunov.unrolled(step, 0)
