@@ -119,3 +119,49 @@ def spectral_radius(J: Tensor, lr: float, beta: complex) -> float:
 def polar(beta_abs: float, beta_arg: float) -> complex:
     """``|beta| e^{i arg beta}`` as a Python complex."""
     return complex(beta_abs * math.cos(beta_arg), beta_abs * math.sin(beta_arg))
+
+
+def matching_pennies() -> Game:
+    """Matching pennies on the logits of heads, ``p = sigmoid(x)``, ``q = sigmoid(y)``: A wins (+1) when the coins
+    match, B when they differ; ``L_A = -(2p - 1)(2q - 1) = -L_B``. Equilibrium at 1/2, 1/2 (logits 0): a pure
+    rotation there, like ``xy``."""
+    value = lambda x, y: ((2 * torch.sigmoid(x) - 1) * (2 * torch.sigmoid(y) - 1)).sum()  # noqa: E731
+    return Game(1, lambda x, y: -value(x, y), value)
+
+
+IPD_REWARDS = ((-1.0, -3.0, 0.0, -2.0), (-1.0, 0.0, -3.0, -2.0))  # per outcome CC, CD, DC, DD: A's, then B's
+_B_SEES = (0, 1, 3, 2, 4)  # B's logits in A's state order: after CD (A cooperated, B defected) B sees DC
+
+
+def ipd_values(x: Tensor, y: Tensor, gamma: float = 0.96) -> tuple[Tensor, Tensor]:
+    """Exact discounted values of the iterated prisoner's dilemma for memory-one policies (Foerster et al. 2018,
+    LOLA's setting; Lorraine 2023, sec. 5.5): each player has 5 logits, cooperation probabilities for the first move
+    and after each last joint outcome CC, CD, DC, DD (own move first). With ``p0`` the first outcome's distribution
+    and ``P`` the outcome-to-outcome transitions, ``V = p0^T (I - gamma P)^{-1} r`` (the discounted sum of the
+    per-step payoffs ``r``: CC -1, CD -3 for the cooperator and 0 for the defector, DD -2)."""
+    if not 0 < gamma < 1:
+        raise ValueError(f"gamma must be in (0, 1); got {gamma!r}")
+    pa, pb = torch.sigmoid(x), torch.sigmoid(y[list(_B_SEES)])
+    outcomes = torch.stack([pa * pb, pa * (1 - pb), (1 - pa) * pb, (1 - pa) * (1 - pb)], -1)  # [5 states, 4]
+    p0, P = outcomes[0], outcomes[1:]
+    solve = torch.linalg.solve(torch.eye(4, dtype=x.dtype) - gamma * P.T, p0)  # (I - gamma P)^{-T} p0
+    r = torch.tensor(IPD_REWARDS, dtype=x.dtype)
+    return solve @ r[0], solve @ r[1]
+
+
+def ipd(gamma: float = 0.96) -> Game:
+    """The iterated prisoner's dilemma as a game of losses ``L = -V`` (:func:`ipd_values`), 5 + 5 logits."""
+    return Game(5, lambda x, y: -ipd_values(x, y, gamma)[0], lambda x, y: -ipd_values(x, y, gamma)[1])
+
+
+def lola_gradient(game: Game, w: Tensor, eta: float) -> Tensor:
+    """LOLA's joint gradient (Foerster et al. 2018, first-order form): each player shapes the other's next step,
+    ``g_A = grad_A L_A - eta (grad_A grad_B L_B) grad_B L_A`` and symmetrically for B; the opponent's gradient in the
+    correction is held fixed. ``eta = 0`` is the plain joint gradient."""
+    x, y = game.split(w)
+    grad = torch.func.grad
+    gb_la = grad(lambda y_: game.loss_a(x, y_))(y).detach()
+    ga_lb = grad(lambda x_: game.loss_b(x_, y))(x).detach()
+    shape_a = grad(lambda x_: grad(lambda y_: game.loss_b(x_, y_))(y) @ gb_la)(x)
+    shape_b = grad(lambda y_: grad(lambda x_: game.loss_a(x_, y_))(x) @ ga_lb)(y)
+    return game.gradient(w) - eta * torch.cat([shape_a, shape_b], -1)

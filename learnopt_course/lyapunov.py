@@ -61,3 +61,81 @@ def max_lyapunov(step: Step, w0: Tensor, k: int, iterations: int = 50, generator
             break
         sigma = new_sigma
     return math.log(sigma) / k if sigma > 0 else -math.inf
+
+
+def lyapunov_objective(step: Step, w0: Tensor, k: int, u: Tensor) -> Tensor:
+    """``(1/k) log ||J_k(w0) u||`` for a unit direction ``u``: differentiable in ``w0`` (the objective of Lorraine 2023,
+    sec. 5.4, with ``u`` the top right singular vector, it is the maximal exponent)."""
+    return torch.log(k_step_jacobian_product(step, w0, k, u).norm()) / k
+
+
+def top_direction(step: Step, w0: Tensor, k: int, iterations: int = 30,
+                  generator: torch.Generator | None = None) -> Tensor:
+    """The unit ``u`` that ``J_k(w0)`` stretches most (power iteration on ``J_k^T J_k``)."""
+    run = unrolled(step, k)
+    _, pullback = vjp(run, w0)
+    u = torch.randn(w0.shape, generator=generator, dtype=w0.dtype).to(w0.device)
+    for _ in range(iterations):
+        (u,) = pullback(jvp(run, (w0,), (u / u.norm(),))[1])
+    return (u / u.norm()).detach()
+
+
+def maximize(step: Step, w0: Tensor, k: int, steps: int, lr: float,
+             generator: torch.Generator | None = None) -> tuple[Tensor, list[float]]:
+    """Gradient ascent on the maximal k-step exponent from ``w0`` (Lorraine 2023, sec. 5.4, step 1 of generalized
+    Ridge Rider): each step re-estimates the top direction, then moves ``w`` along the gradient of
+    :func:`lyapunov_objective` (through the ``k`` unrolled optimizer steps). Returns the point and the exponents."""
+    w, history = w0.detach().clone(), []
+    for _ in range(steps):
+        u = top_direction(step, w, k, generator=generator)
+        grad, value = torch.func.grad_and_value(lambda v: lyapunov_objective(step, v, k, u))(w)
+        history.append(float(value))
+        w = (w + lr * grad).detach()
+    return w, history
+
+
+def branch_directions(step: Step, w: Tensor, top: int = 1) -> Tensor:
+    """The ``top`` leading eigenvectors of the one-step Jacobian ``dF(w)`` (by modulus; real parts of complex ones,
+    normalised): where nearby runs separate fastest (Lorraine 2023, sec. 5.4, step 2)."""
+    J = torch.func.jacfwd(step)(w)
+    values, vectors = torch.linalg.eig(J)
+    order = torch.argsort(values.abs(), descending=True)[:top]
+    dirs = vectors[:, order].real.T
+    return dirs / dirs.norm(dim=1, keepdim=True).clamp_min(1e-30)
+
+
+def branch(step: Step, w: Tensor, eps: float, steps: int, top: int = 1) -> list[Tensor]:
+    """Alg. 13's branching (Lorraine 2023): run the optimizer for ``steps`` steps from ``w +- eps e_i`` for the
+    ``top`` leading directions of :func:`branch_directions`; returns the end points (2 per direction)."""
+    run = unrolled(step, steps)
+    with torch.no_grad():
+        return [run(w + sign * eps * d) for d in branch_directions(step, w, top) for sign in (1.0, -1.0)]
+
+
+def ridge_rider(loss: Callable[[Tensor], Tensor], theta: Tensor, lr: float, steps: int,
+                finish: int = 200) -> list[Tensor]:
+    """Ridge Rider (Parker-Holder et al. 2020) from a saddle ``theta``: for every Hessian eigenvector with a negative
+    eigenvalue and both signs, follow the ridge (``theta <- theta - lr e``, then the new Hessian's eigenvector most
+    aligned with ``e``) while its eigenvalue stays negative, then ``finish`` steps of gradient descent. Hessians from
+    Hessian-vector products (lesson 10's :func:`learnopt_course.meta.ift.hvp`). Returns the end of every branch."""
+    from .meta.ift import hvp
+
+    def hessian(t: Tensor) -> Tensor:
+        return torch.stack([hvp(loss, t, e) for e in torch.eye(t.numel(), dtype=t.dtype)])
+
+    values, vectors = torch.linalg.eigh(hessian(theta))
+    ends = []
+    for i in (j for j in range(len(values)) if values[j] < 0):
+        for sign in (1.0, -1.0):
+            t, e = theta.detach().clone(), sign * vectors[:, i]
+            for _ in range(steps):
+                t = t + lr * e  # along the ridge, downhill: a negative-curvature direction
+                vals, vecs = torch.linalg.eigh(hessian(t))
+                j = int((vecs.T @ e).abs().argmax())
+                e = vecs[:, j] * torch.sign(vecs[:, j] @ e)
+                if vals[j] >= 0:
+                    break
+            for _ in range(finish):
+                t = t - lr * torch.func.grad(loss)(t)
+            ends.append(t.detach())
+    return ends

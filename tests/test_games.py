@@ -114,3 +114,61 @@ def test_lyapunov_exponents_of_the_logistic_map_and_of_gradient_descent_on_xy():
                           torch.linalg.matrix_power(torch.eye(2, dtype=D) - 0.1 * J_XY, 3)[:, 0])
     with pytest.raises(ValueError, match="k must be a positive number of steps"):
         lyapunov.unrolled(step, 0)
+
+
+def _double_well_step(lr):
+    """Gradient descent on the double well f(w) = (w^2 - 1)^2 / 4: minima at +-1, the separatrix at 0."""
+    return lambda w: w - lr * (w**3 - w)
+
+
+def test_double_well_exponents_and_ascent_to_the_separatrix():
+    lr = 0.1
+    step = _double_well_step(lr)
+    assert lyapunov.max_lyapunov(step, torch.tensor([0.0], dtype=D), 1) == pytest.approx(math.log(1 + lr), abs=1e-12)
+    for w in (1.0, -1.0):
+        assert lyapunov.max_lyapunov(step, torch.tensor([w], dtype=D), 1) == pytest.approx(math.log(abs(1 - 2 * lr)),
+                                                                                          abs=1e-12)
+    w, history = lyapunov.maximize(step, torch.tensor([0.6], dtype=D), k=5, steps=30, lr=0.5)
+    assert abs(float(w)) < 0.05 and history[-1] > history[0]  # ascent ends on the separatrix w = 0
+
+
+def test_branching_at_the_separatrix_reaches_both_minima_and_ridge_rider_follows_both_ridges():
+    step = _double_well_step(0.1)
+    ends = lyapunov.branch(step, torch.tensor([0.0], dtype=D), eps=1e-3, steps=300)
+    assert sorted(round(float(e), 6) for e in ends) == [-1.0, 1.0]
+    saddle = lambda t: (t[0] ** 2 - 1) ** 2 / 4 + t[1] ** 2 / 2  # noqa: E731  (a saddle at 0, minima at (+-1, 0))
+    ends = lyapunov.ridge_rider(saddle, torch.zeros(2, dtype=D), lr=0.1, steps=50)
+    assert sorted(round(float(e[0]), 4) for e in ends) == [-1.0, 1.0] and all(abs(float(e[1])) < 1e-6 for e in ends)
+
+
+def test_the_ipd_values_are_exact_and_lola_shapes_the_opponent():
+    big, gamma = 30.0, 0.96
+    defect, coop = torch.full((5,), -big, dtype=D), torch.full((5,), big, dtype=D)
+    tit_for_tat = torch.tensor([big, big, -big, big, -big], dtype=D)  # cooperate first, then copy the opponent
+    assert float(games.ipd_values(defect, defect)[0]) == pytest.approx(-2 / (1 - gamma))
+    assert float(games.ipd_values(tit_for_tat, tit_for_tat)[1]) == pytest.approx(-1 / (1 - gamma))
+    assert [float(v) for v in games.ipd_values(coop, defect)] == pytest.approx([-3 / (1 - gamma), 0.0], abs=1e-9)
+    x, y = (torch.randn(5, generator=torch.Generator().manual_seed(s), dtype=D) for s in (1, 2))
+    va, vb = games.ipd_values(x, y, gamma)
+    g = torch.Generator().manual_seed(0)  # a Monte Carlo check of the closed form, 20,000 games of 250 rounds
+    pa, pb = torch.sigmoid(x), torch.sigmoid(y)
+    state_a = torch.zeros(20_000, dtype=torch.long)
+    total_a = torch.zeros(20_000, dtype=D)
+    total_b = torch.zeros(20_000, dtype=D)
+    rewards = torch.tensor(games.IPD_REWARDS, dtype=D)
+    for t in range(250):
+        a = torch.rand(20_000, generator=g, dtype=D) < pa[state_a]
+        b = torch.rand(20_000, generator=g, dtype=D) < pb[torch.tensor(games._B_SEES)[state_a]]
+        outcome = 2 * (~a).long() + (~b).long()  # CC 0, CD 1, DC 2, DD 3
+        total_a += gamma**t * rewards[0][outcome]
+        total_b += gamma**t * rewards[1][outcome]
+        state_a = outcome + 1
+    assert float(total_a.mean()) == pytest.approx(float(va), abs=4 * float(total_a.std()) / math.sqrt(20_000) + 0.01)
+    assert float(total_b.mean()) == pytest.approx(float(vb), abs=4 * float(total_b.std()) / math.sqrt(20_000) + 0.01)
+    G = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=D)  # on a bilinear game LOLA adds eta G G^T x (and G^T G y)
+    w = torch.tensor([0.3, -0.2, 0.7, 0.1], dtype=D)
+    lola = games.lola_gradient(games.bilinear(G), w, 0.1)
+    assert torch.allclose(lola, torch.cat([G @ w[2:] + 0.1 * G @ G.T @ w[:2], -G.T @ w[:2] + 0.1 * G.T @ G @ w[2:]]))
+    assert torch.allclose(games.lola_gradient(games.ipd(), torch.cat([x, y]), 0.0), games.ipd().gradient(torch.cat([x, y])))
+    with pytest.raises(ValueError, match="gamma must be in"):
+        games.ipd_values(x, y, 1.0)
