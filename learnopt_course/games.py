@@ -165,3 +165,23 @@ def lola_gradient(game: Game, w: Tensor, eta: float) -> Tensor:
     shape_a = grad(lambda x_: grad(lambda y_: game.loss_b(x_, y_))(y) @ gb_la)(x)
     shape_b = grad(lambda y_: grad(lambda x_: game.loss_a(x_, y_))(x) @ ga_lb)(y)
     return game.gradient(w) - eta * torch.cat([shape_a, shape_b], -1)
+
+
+def rotation_game(phase: float) -> Game:
+    """A game family from cooperative to adversarial (our design for Lorraine 2023, sec. 4.4.2, whose family the notes
+    could not recover): ``L_A = cos(phase) x^2 / 2 + sin(phase) x y``, ``L_B = cos(phase) y^2 / 2 - sin(phase) x y``.
+    Its game Jacobian ``[[cos, sin], [-sin, cos]]`` has eigenvalues ``e^{+- i phase}``: ``phase = 0`` is minimising
+    ``(x^2 + y^2) / 2`` together, ``phase = pi/2`` is the bilinear game ``xy``."""
+    c, s = math.cos(phase), math.sin(phase)
+    return Game(1, lambda x, y: (c * x * x / 2 + s * x * y).sum(), lambda x, y: (c * y * y / 2 - s * x * y).sum())
+
+
+def best_rate(J: Tensor, kind: str, lrs: Tensor, beta_abs: Tensor, beta_args: Tensor) -> tuple[float, tuple]:
+    """The smallest spectral radius of simultaneous steps on the field ``J w`` over a grid: ``kind`` ``"gd"`` (``beta =
+    0``), ``"heavy_ball"`` (real ``beta`` in ``+- beta_abs``) or ``"complex"`` (``|beta| e^{i arg}``). Returns the
+    radius and its ``(lr, beta)``."""
+    if kind not in ("gd", "heavy_ball", "complex"):
+        raise ValueError(f"kind must be 'gd', 'heavy_ball' or 'complex'; got {kind!r}")
+    betas = ([0j] if kind == "gd" else [complex(s * r) for r in beta_abs.tolist() for s in (1, -1)]
+             if kind == "heavy_ball" else [polar(r, a) for r in beta_abs.tolist() for a in beta_args.tolist()])
+    return min((spectral_radius(J, lr, b), (lr, b)) for lr in lrs.tolist() for b in betas)

@@ -172,3 +172,20 @@ def test_the_ipd_values_are_exact_and_lola_shapes_the_opponent():
     assert torch.allclose(games.lola_gradient(games.ipd(), torch.cat([x, y]), 0.0), games.ipd().gradient(torch.cat([x, y])))
     with pytest.raises(ValueError, match="gamma must be in"):
         games.ipd_values(x, y, 1.0)
+
+
+def test_the_rotation_family_goes_from_cooperative_to_adversarial_and_complex_momentum_gains_most_when_adversarial():
+    for phase in (0.0, math.pi / 4, math.pi / 2):
+        J = games.rotation_game(phase).jacobian(torch.zeros(2, dtype=D))
+        eig = torch.linalg.eigvals(J)
+        assert torch.allclose(eig.angle().abs(), torch.full((2,), phase, dtype=D), atol=1e-12)
+    lrs, radii, args = torch.linspace(0.05, 1.5, 30), torch.linspace(0.0, 0.95, 20), torch.linspace(0.0, math.pi, 21)
+    gain = {}
+    for phase in (0.0, math.pi / 2):
+        J = games.rotation_game(phase).jacobian(torch.zeros(2, dtype=D))
+        rates = {kind: games.best_rate(J, kind, lrs, radii, args)[0] for kind in ("gd", "heavy_ball", "complex")}
+        assert rates["complex"] <= rates["heavy_ball"] + 1e-12 <= rates["gd"] + 2e-12  # each contains the previous
+        gain[phase] = rates["heavy_ball"] - rates["complex"]
+    assert gain[0.0] < 1e-9 < 0.05 < gain[math.pi / 2]  # nothing to gain when cooperative, much when adversarial
+    with pytest.raises(ValueError, match="kind must be"):
+        games.best_rate(J_XY, "adam", lrs, radii, args)
