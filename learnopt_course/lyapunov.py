@@ -80,14 +80,15 @@ def top_direction(step: Step, w0: Tensor, k: int, iterations: int = 30,
     return (u / u.norm()).detach()
 
 
-def maximize(step: Step, w0: Tensor, k: int, steps: int, lr: float,
-             generator: torch.Generator | None = None) -> tuple[Tensor, list[float]]:
+def maximize(step: Step, w0: Tensor, k: int, steps: int, lr: float, generator: torch.Generator | None = None,
+             iterations: int = 10) -> tuple[Tensor, list[float]]:
     """Gradient ascent on the maximal k-step exponent from ``w0`` (Lorraine 2023, sec. 5.4, step 1 of generalized
     Ridge Rider): each step re-estimates the top direction, then moves ``w`` along the gradient of
-    :func:`lyapunov_objective` (through the ``k`` unrolled optimizer steps). Returns the point and the exponents."""
+    :func:`lyapunov_objective` (through the ``k`` unrolled optimizer steps; ``iterations`` of power iteration for the
+    direction). Returns the point and the exponents."""
     w, history = w0.detach().clone(), []
     for _ in range(steps):
-        u = top_direction(step, w, k, generator=generator)
+        u = top_direction(step, w, k, iterations, generator=generator)
         grad, value = torch.func.grad_and_value(lambda v: lyapunov_objective(step, v, k, u))(w)
         history.append(float(value))
         w = (w + lr * grad).detach()

@@ -1,0 +1,85 @@
+"""Lesson 12's experiments (issue 21; the lesson notebook is still to come), each a function the notebook will call:
+
+* E12.1 :func:`rate_heatmap`: the spectral radius of simultaneous complex momentum over ``(|beta|, arg beta)`` at a
+  fixed step (Lorraine 2023, Fig. 4.3's kind of plot);
+* E12.2 :func:`adversarial_sweep`: from cooperative to adversarial games (:func:`games.rotation_game`), the best rate
+  of gradient descent, heavy ball and complex momentum, and the best ``arg beta`` (sec. 4.4.2);
+* E12.3 :func:`dirac_gan_runs`: distance to the equilibrium of the Dirac GAN under gradient descent and complex
+  momentum (sec. 4.4, Fig. 4.4);
+* E12.4 :func:`find_both_minima`: generalized Ridge Rider's branching at the point of largest Lyapunov exponent
+  against random restarts, on a double well whose starts mostly lie in one basin (sec. 5.4; Alg. 13's first level).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from . import games, lyapunov
+from .optimizers import sgd
+from .optimizers.complex import complex_momentum
+
+
+def rate_heatmap(J: Tensor, lr: float, beta_abs: Tensor, beta_args: Tensor) -> Tensor:
+    """``rho[i, j]`` of simultaneous complex momentum with ``|beta| = beta_abs[i]``, ``arg beta = beta_args[j]``."""
+    return torch.tensor([[games.spectral_radius(J, lr, games.polar(r, a)) for a in beta_args.tolist()]
+                         for r in beta_abs.tolist()], dtype=torch.float64)
+
+
+@dataclass
+class SweepRow:
+    phase: float  # arg of the game Jacobian's eigenvalues: 0 cooperative, pi/2 adversarial
+    gd: float
+    heavy_ball: float
+    complex: float
+    best_arg: float  # arg beta of the best complex momentum
+
+
+def adversarial_sweep(phases: Tensor, lrs: Tensor, beta_abs: Tensor, beta_args: Tensor) -> list[SweepRow]:
+    """For each phase, the best spectral radius of the three methods on the same grid (complex's grid contains
+    heavy ball's, which contains gradient descent's)."""
+    rows = []
+    for phase in phases.tolist():
+        J = games.rotation_game(phase).jacobian(torch.zeros(2, dtype=torch.float64))
+        gd = games.best_rate(J, "gd", lrs, beta_abs, beta_args)[0]
+        hb = games.best_rate(J, "heavy_ball", lrs, beta_abs, beta_args)[0]
+        cm, (_, beta) = games.best_rate(J, "complex", lrs, beta_abs, beta_args)
+        rows.append(SweepRow(phase, gd, hb, cm, abs(math.atan2(beta.imag, beta.real))))
+    return rows
+
+
+def dirac_gan_runs(start: Tensor, steps: int, gd_lr: float, cm: dict) -> dict[str, Tensor]:
+    """Distance to the Dirac GAN's equilibrium ``(0, 0)`` along simultaneous gradient descent (step ``gd_lr``) and
+    complex momentum (hyperparameters ``cm``)."""
+    gan = games.dirac_gan()
+    return {"gradient descent": games.simultaneous(gan, sgd, start, steps, {"lr": gd_lr}).norm(dim=1),
+            "complex momentum": games.simultaneous(gan, complex_momentum, start, steps, cm).norm(dim=1)}
+
+
+def double_well_step(lr: float = 0.1, tilt: float = 0.0):
+    """Gradient descent on ``f(w) = (w^2 - 1)^2 / 4 + tilt w``: two minima near ``+-1`` separated at ``w ~ 0``."""
+    return lambda w: w - lr * (w**3 - w + tilt)
+
+
+def find_both_minima(seeds: int, start_mean: float = 0.7, start_std: float = 0.3, runs: int = 2, steps: int = 300,
+                     ascent_steps: int = 20) -> dict[str, float]:
+    """The fraction of seeds that find both minima of the double well with ``runs`` optimizer runs each: random
+    restarts from starts ``N(start_mean, start_std^2)`` (most in the right basin), against branching: from one such
+    start, ascend the 5-step Lyapunov exponent (``ascent_steps`` steps, extra compute the restarts do not spend),
+    then run from both sides of the point found (``runs = 2`` runs)."""
+    step, run = double_well_step(), lyapunov.unrolled(double_well_step(), steps)
+    found = {"random restarts": 0, "branching": 0}
+    for seed in range(seeds):
+        g = torch.Generator().manual_seed(seed)
+        starts = start_mean + start_std * torch.randn(runs + 1, 1, generator=g, dtype=torch.float64)
+        with torch.no_grad():
+            ends = {round(float(torch.sign(run(s))), 0) for s in starts[:runs]}
+        found["random restarts"] += len(ends) == 2
+        # one dimension: the direction is +-1, two power iterations are plenty
+        point, _ = lyapunov.maximize(step, starts[runs], k=5, steps=ascent_steps, lr=0.5, generator=g, iterations=2)
+        ends = {round(float(torch.sign(e)), 0) for e in lyapunov.branch(step, point, eps=1e-3, steps=steps)}
+        found["branching"] += len(ends) == 2
+    return {k: v / seeds for k, v in found.items()}
