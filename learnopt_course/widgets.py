@@ -610,3 +610,63 @@ def alphaopt_explorer():
         f"shipped 2-D LSTM optimizer and gradient descent (learning rate {10 ** v['log10_gd_lr']:.3g}) from "
         f"({v['x0']:.1f}, {v['y0']:.1f}) over 50 steps. Right: the effective learning rate of each optimizer on each "
         "coordinate per step, log axis."))
+
+
+def complex_momentum_figure(beta_abs: float = 0.7, beta_arg_pi: float = 0.4, lr: float = 0.5, steps: int = 60):
+    """Lesson 12: simultaneous complex momentum with ``beta = |beta| e^{i pi arg}`` and gradient descent on the
+    bilinear game ``xy`` (left: both paths from (1, 1)), and the spectral radius over ``(|beta|, arg beta)`` at this
+    step (right, with the chosen ``beta`` marked; below 1 converges): Lorraine (2023) sec. 4.3, Alg. 12."""
+    import matplotlib.pyplot as plt
+
+    from . import games
+    from .game_experiments import rate_heatmap
+    from .optimizers.complex import complex_momentum
+
+    game = games.bilinear(torch.tensor([[1.0]], dtype=torch.float64))
+    J = games.bilinear_jacobian(torch.tensor([[1.0]], dtype=torch.float64))
+    start = torch.tensor([1.0, 1.0], dtype=torch.float64)
+    rho = games.spectral_radius(J, lr, games.polar(beta_abs, beta_arg_pi * math.pi))
+    hp = {"lr": lr, "beta_abs": beta_abs, "beta_arg": beta_arg_pi * math.pi}
+    paths = {"gradient descent": games.simultaneous(game, optim.sgd, start, steps, {"lr": lr}),
+             "complex momentum": games.simultaneous(game, complex_momentum, start, steps, hp)}
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    for i, (label, path) in enumerate(paths.items()):
+        shown = path.clamp(-4, 4)
+        left.plot(shown[:, 0].numpy(), shown[:, 1].numpy(), marker=".", markersize=3, label=label, **plotting.style(i))
+    left.plot([0], [0], marker="*", markersize=12, color="black", linestyle="none", label="equilibrium")
+    left.set(xlim=(-4, 4), ylim=(-4, 4), xlabel="x (player A)", ylabel="y (player B)",
+             title=f"the game xy, {steps} simultaneous steps, lr {lr:g}")
+    left.legend(fontsize=8, loc="lower left")
+    radii, args = torch.linspace(0.0, 0.95, 20), torch.linspace(0.0, 1.0, 26)
+    heat = rate_heatmap(J, lr, radii, args * math.pi)
+    image = right.pcolormesh(args.numpy(), radii.numpy(), heat.clamp(max=1.5).numpy(), shading="nearest",
+                             cmap="viridis")
+    right.contour(args.numpy(), radii.numpy(), heat.numpy(), levels=[1.0], colors="white")
+    right.plot([beta_arg_pi], [beta_abs], marker="o", color="red", markersize=8)
+    right.set(xlabel="arg beta / pi", ylabel="|beta|", title=f"spectral radius at lr {lr:g}; chosen: {rho:.3f}")
+    fig.colorbar(image, ax=right, label="spectral radius (white: 1)")
+    fig.tight_layout()
+    return fig
+
+
+def complex_momentum_explorer():
+    """|beta|, arg beta and the step over :func:`complex_momentum_figure`."""
+    import ipywidgets as w
+
+    controls = {
+        "beta_abs": w.FloatSlider(value=0.7, min=0.0, max=0.95, step=0.05, description="|beta|"),
+        "beta_arg_pi": w.FloatSlider(value=0.4, min=0.0, max=1.0, step=0.02, description="arg beta / pi"),
+        "lr": w.FloatSlider(value=0.5, min=0.05, max=1.5, step=0.05, description="step lr"),
+    }
+
+    def alt(v: dict) -> str:
+        from . import games
+
+        J = games.bilinear_jacobian(torch.tensor([[1.0]], dtype=torch.float64))
+        rho = games.spectral_radius(J, v["lr"], games.polar(v["beta_abs"], v["beta_arg_pi"] * math.pi))
+        return (f"Left: paths of gradient descent and complex momentum (|beta| {v['beta_abs']:.2f}, arg beta "
+                f"{v['beta_arg_pi']:.2f} pi, step {v['lr']:.2f}) on the bilinear game xy from (1, 1). Right: heatmap of "
+                f"the spectral radius over |beta| and arg beta at this step; the chosen beta has radius {rho:.3f}, so "
+                f"it {'converges' if rho < 1 else 'does not converge'}.")
+
+    return interactive(controls, [["beta_abs", "beta_arg_pi", "lr"]], lambda v: complex_momentum_figure(**v), alt)

@@ -230,3 +230,21 @@ def test_alphaopt_figure_draws_each_optimizer_and_its_per_coordinate_rates():
     box.controls["landscape"].value = "saddle"
     assert box.renders == 2 and "saddle" in box.alt
     plt.close("all")
+
+
+def test_complex_momentum_figure_reports_the_radius_of_its_controls_and_its_explorer_rerenders(live_widgets):
+    import math
+
+    import torch
+
+    from learnopt_course import games
+
+    J = games.bilinear_jacobian(torch.tensor([[1.0]], dtype=torch.float64))
+    for beta_abs, arg in ((0.7, 0.4), (0.5, 0.0)):
+        fig = widgets.complex_momentum_figure(beta_abs, arg, 0.5, steps=20)
+        rho = games.spectral_radius(J, 0.5, games.polar(beta_abs, arg * math.pi))
+        assert f"chosen: {rho:.3f}" in fig.axes[1].get_title()
+    box = widgets.complex_momentum_explorer()
+    assert box.renders == 1 and "converges" in box.alt
+    box.controls["beta_arg_pi"].value = 0.0  # real momentum never converges on xy
+    assert box.renders == 2 and "does not converge" in box.alt
