@@ -152,10 +152,10 @@ def default_device() -> torch.device:
     return _DEVICE
 
 
-def use_device(device: str | torch.device) -> torch.device:
-    """Make ``device`` the task factories' default (what :func:`setup` does with ``cfg.device``), for scripts that
-    train without a lesson's setup (``learnopt reproduce --device``); returns it."""
-    dev = resolve_device(str(device))
+def use_device(device: str | torch.device | None = None) -> torch.device:
+    """Make ``device`` (resolved by :func:`resolve_device`) the task factories' default: :func:`setup` does it with
+    ``cfg.device``, scripts without a lesson's setup call it directly (``learnopt reproduce --device``)."""
+    dev = resolve_device(None if device is None else str(device))
     global _DEVICE
     _DEVICE = dev
     return dev
@@ -189,9 +189,7 @@ def setup(
     n_threads = resolve_threads(threads)
     torch.set_num_threads(n_threads)
     generator = seed_everything(seed)
-    dev = resolve_device(device)
-    global _DEVICE
-    _DEVICE = dev
+    dev = use_device(device)
     if plot_style:
         set_plot_style()
     return Config(seed=seed, scale=chosen_scale, device=dev, threads=n_threads, generator=generator)

@@ -182,6 +182,10 @@ def best_rate(J: Tensor, kind: str, lrs: Tensor, beta_abs: Tensor, beta_args: Te
     radius and its ``(lr, beta)``."""
     if kind not in ("gd", "heavy_ball", "complex"):
         raise ValueError(f"kind must be 'gd', 'heavy_ball' or 'complex'; got {kind!r}")
-    betas = ([0j] if kind == "gd" else [complex(s * r) for r in beta_abs.tolist() for s in (1, -1)]
-             if kind == "heavy_ball" else [polar(r, a) for r in beta_abs.tolist() for a in beta_args.tolist()])
+    if kind == "gd":
+        betas = [0j]
+    elif kind == "heavy_ball":
+        betas = [complex(sign * r) for r in beta_abs.tolist() for sign in (1, -1)]
+    else:
+        betas = [polar(r, a) for r in beta_abs.tolist() for a in beta_args.tolist()]
     return min((spectral_radius(J, lr, b), (lr, b)) for lr in lrs.tolist() for b in betas)

@@ -38,9 +38,11 @@ def k_step_jacobian_product(step: Step, w0: Tensor, k: int, u: Tensor) -> Tensor
     return jvp(unrolled(step, k), (w0,), (u,))[1]
 
 
-def max_lyapunov(step: Step, w0: Tensor, k: int, iterations: int = 50, generator: torch.Generator | None = None,
-                 tol: float = 1e-10) -> float:
-    """``(1/k) log sigma_max(J_k(w0))`` by power iteration on ``J_k^T J_k`` (one JVP and one VJP per iteration)."""
+def _power_iteration(step: Step, w0: Tensor, k: int, iterations: int, generator: torch.Generator | None,
+                     tol: float | None) -> tuple[Tensor, float]:
+    """Power iteration on ``J_k(w0)^T J_k(w0)`` (one JVP and one VJP per iteration): the unit direction ``J_k``
+    stretches most and ``sigma_max``, the stretch of the last direction it was applied to. With ``tol`` it stops
+    once ``sigma`` changes by at most ``tol`` (relative, or absolute below 1)."""
     if iterations < 1:
         raise ValueError(f"iterations must be >= 1; got {iterations!r}")
     run = unrolled(step, k)
@@ -54,12 +56,19 @@ def max_lyapunov(step: Step, w0: Tensor, k: int, iterations: int = 50, generator
         (jtju,) = pullback(ju)
         norm = jtju.norm()
         if float(norm) == 0.0:
-            return -math.inf
+            return u.detach(), 0.0
         u = jtju / norm
-        if abs(new_sigma - sigma) <= tol * max(new_sigma, 1.0):
-            sigma = new_sigma
-            break
+        converged = tol is not None and abs(new_sigma - sigma) <= tol * max(new_sigma, 1.0)
         sigma = new_sigma
+        if converged:
+            break
+    return u.detach(), sigma
+
+
+def max_lyapunov(step: Step, w0: Tensor, k: int, iterations: int = 50, generator: torch.Generator | None = None,
+                 tol: float = 1e-10) -> float:
+    """``(1/k) log sigma_max(J_k(w0))`` by power iteration on ``J_k^T J_k``."""
+    sigma = _power_iteration(step, w0, k, iterations, generator, tol)[1]
     return math.log(sigma) / k if sigma > 0 else -math.inf
 
 
@@ -71,13 +80,8 @@ def lyapunov_objective(step: Step, w0: Tensor, k: int, u: Tensor) -> Tensor:
 
 def top_direction(step: Step, w0: Tensor, k: int, iterations: int = 30,
                   generator: torch.Generator | None = None) -> Tensor:
-    """The unit ``u`` that ``J_k(w0)`` stretches most (power iteration on ``J_k^T J_k``)."""
-    run = unrolled(step, k)
-    _, pullback = vjp(run, w0)
-    u = torch.randn(w0.shape, generator=generator, dtype=w0.dtype).to(w0.device)
-    for _ in range(iterations):
-        (u,) = pullback(jvp(run, (w0,), (u / u.norm(),))[1])
-    return (u / u.norm()).detach()
+    """The unit ``u`` that ``J_k(w0)`` stretches most (``iterations`` steps of power iteration on ``J_k^T J_k``)."""
+    return _power_iteration(step, w0, k, iterations, generator, tol=None)[0]
 
 
 def maximize(step: Step, w0: Tensor, k: int, steps: int, lr: float, generator: torch.Generator | None = None,

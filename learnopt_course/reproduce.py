@@ -194,8 +194,9 @@ def _train_lstm(recipe: l2l.Recipe, quick: bool, seed: int,
                              checkpoint=state)
     scores = history.validation
     info = {"runs": config.runs}
-    if distributed.world()[1] > 1:
-        info["processes"] = distributed.world()[1]
+    processes = distributed.world()[1]
+    if processes > 1:
+        info["processes"] = processes
     if scores:
         best = min(range(len(scores)), key=scores.__getitem__)
         info |= {"selected_after_runs": min(best * config.validate_every, config.runs),
@@ -274,8 +275,9 @@ def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = Fal
     path = Path(out) if out is not None else CHECKPOINT_DIR / f"{name}.pt"
     state = path.with_name(path.name + ".state") if resume else None
     previous = _config.default_device()
-    if device is not None:
-        _config.use_device(_local_device(device))
+    local = _local_device(device) if device is not None else None
+    if local is not None:
+        _config.use_device(local)
     try:
         start = time.perf_counter()
         trainer = TRAINERS[type(recipe)]
@@ -284,12 +286,12 @@ def reproduce(name: str, out: str | os.PathLike | None = None, quick: bool = Fal
         seconds = time.perf_counter() - start
     finally:
         _config.use_device(previous)
-    if device is not None:
+    if local is not None:
         module = module.to("cpu")  # checkpoints load anywhere
     info = {"recipe": name, "seed": seed, "runs": extra.pop("runs"), "seconds": round(seconds, 1),
             "meta_loss_first": history[0], "meta_loss_last": history[-1], "torch": str(torch.__version__)} | extra
-    if device is not None:
-        info["device"] = str(_local_device(device))
+    if local is not None:
+        info["device"] = str(local)
     shipped = out is None  # (a quick run has a temporary ``out`` by now)
     digest = None
     if distributed.is_main():

@@ -215,12 +215,11 @@ def train(objective: MetaObjective, config: TrainConfig, generator: torch.Genera
 
 def _validate(validate: Callable[[MetaObjective], float], objective: MetaObjective, main: bool,
               history: History, data_parallel: bool) -> float:
-    """Rank 0 scores the meta-parameters (identical on every rank) and every rank receives its score."""
-    if not data_parallel:
-        score = float(validate(objective))
-        history.validation.append(score)
-        return score
-    score = distributed.broadcast_float(float(validate(objective)) if main else 0.0)
+    """Rank 0 scores the meta-parameters (identical on every rank) and every rank receives its score; a local call
+    (``data_parallel=False``) scores on its own process."""
+    score = float(validate(objective)) if main or not data_parallel else 0.0
+    if data_parallel:
+        score = distributed.broadcast_float(score)
     history.validation.append(score)
     return score
 

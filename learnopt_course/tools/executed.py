@@ -60,15 +60,11 @@ class ExecutedNotebooks:
     @pytest.hookimpl(hookwrapper=True)
     def pytest_runtest_call(self, item: pytest.Item):  # noqa: ANN201
         outcome = yield
-        if type(item).__name__ != "IPyNbCell":
-            return
-        path = Path(str(item.path)).resolve()
-        if outcome.excinfo is not None or item.test_outputs is None:
-            self.failed.add(path)
-        else:
-            self.outputs[path][item.cell_num] = list(item.test_outputs)
+        if type(item).__name__ == "IPyNbCell" and outcome.excinfo is None and item.test_outputs is not None:
+            self.outputs[Path(str(item.path)).resolve()][item.cell_num] = list(item.test_outputs)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Any failed or skipped phase of a notebook's cell keeps that notebook unpublished."""
         if report.failed or report.skipped:
             path = Path(self.root, report.fspath).resolve()
             if path.suffix == ".ipynb":

@@ -11,7 +11,6 @@ HTML that an instructor can publish as it is.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -108,7 +107,3 @@ def build(root: str | Path = ".", out: str | Path | None = None, execute_missing
 def pages(out: Path) -> dict[str, str]:
     """The built site's HTML pages by path (for tests)."""
     return {str(p.relative_to(out)): p.read_text() for p in out.rglob("*.html")}
-
-
-if __name__ == "__main__":  # pragma: no cover
-    print(json.dumps(str(build())))
