@@ -1,4 +1,4 @@
-"""Lesson 12's experiments (issue 21; the lesson notebook is still to come), each a function the notebook will call:
+"""Lesson 12's experiments, each a function its notebook calls:
 
 * E12.1 :func:`rate_heatmap`: the spectral radius of simultaneous complex momentum over ``(|beta|, arg beta)`` at a
   fixed step (Lorraine 2023, Fig. 4.3's kind of plot);
@@ -7,7 +7,9 @@
 * E12.3 :func:`dirac_gan_runs`: distance to the equilibrium of the Dirac GAN under gradient descent and complex
   momentum (sec. 4.4, Fig. 4.4);
 * E12.4 :func:`find_both_minima`: generalized Ridge Rider's branching at the point of largest Lyapunov exponent
-  against random restarts, on a double well whose starts mostly lie in one basin (sec. 5.4; Alg. 13's first level).
+  against random restarts, on a double well whose starts mostly lie in one basin (sec. 5.4; Alg. 13's first level);
+* E12.5 :func:`ipd_runs`: naive simultaneous gradient descent and LOLA in the iterated prisoner's dilemma (sec. 5.5,
+  Table 5.1's setting; Foerster et al. 2018).
 """
 
 from __future__ import annotations
@@ -83,3 +85,33 @@ def find_both_minima(seeds: int, start_mean: float = 0.7, start_std: float = 0.3
         ends = {round(float(torch.sign(e)), 0) for e in lyapunov.branch(step, point, eps=1e-3, steps=steps)}
         found["branching"] += len(ends) == 2
     return {k: v / seeds for k, v in found.items()}
+
+
+@dataclass
+class IPDRun:
+    eta: float  # LOLA's look-ahead (0: naive simultaneous gradient descent)
+    seed: int
+    cooperate_a: Tensor  # A's cooperation probabilities: first move, after CC, CD, DC, DD (own move first)
+    cooperate_b: Tensor  # B's, from B's side: first move, after CC, CD, DC, DD (B's own move first)
+    value_a: float  # discounted values (-25: both always cooperate, -50: both always defect)
+    value_b: float
+
+
+def ipd_runs(etas: tuple[float, ...], seeds: int, steps: int = 300, lr: float = 1.0, init_std: float = 0.5,
+             gamma: float = 0.96) -> list[IPDRun]:
+    """Both players descend their exact loss in the iterated prisoner's dilemma (:func:`games.ipd`) from the same random
+    memory-one policies (logits ``N(0, init_std^2)``, seed ``s``): naive learners (``eta = 0``) or LOLA learners
+    (:func:`games.lola_gradient` with look-ahead ``eta``), ``steps`` steps of size ``lr`` (Foerster et al. 2018 use
+    exact values and step 1)."""
+    if not isinstance(seeds, int) or seeds < 1:
+        raise ValueError(f"seeds must be a positive integer; got {seeds!r}")
+    game, out = games.ipd(gamma), []
+    for eta in etas:
+        for seed in range(seeds):
+            w0 = init_std * torch.randn(10, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+            field = (lambda w, e=eta: games.lola_gradient(game, w, e)) if eta else None
+            w = games.simultaneous(game, sgd, w0, steps, {"lr": lr}, gradient=field)[-1]
+            x, y = game.split(w)
+            va, vb = games.ipd_values(x, y, gamma)
+            out.append(IPDRun(eta, seed, torch.sigmoid(x), torch.sigmoid(y), float(va), float(vb)))
+    return out

@@ -69,12 +69,14 @@ def dirac_gan() -> Game:
     return Game(1, value, lambda theta, psi: -value(theta, psi))
 
 
-def simultaneous(game: Game, opt: Optimizer, w0: Tensor, steps: int, hp: dict | None = None) -> Tensor:
-    """``steps`` simultaneous steps: both players step on the joint gradient at the same point. Returns the iterates
-    ``[steps + 1, n]``."""
+def simultaneous(game: Game, opt: Optimizer, w0: Tensor, steps: int, hp: dict | None = None,
+                 gradient: Callable[[Tensor], Tensor] | None = None) -> Tensor:
+    """``steps`` simultaneous steps: both players step on the joint gradient at the same point (or on ``gradient(w)``,
+    e.g. LOLA's, :func:`lola_gradient`). Returns the iterates ``[steps + 1, n]``."""
+    field = game.gradient if gradient is None else gradient
     w, state, path = w0.detach().clone(), opt.init({"w": w0.detach()}), [w0.detach().clone()]
     for _ in range(steps):
-        params, state = opt.step({"w": w}, {"w": game.gradient(w)}, state, hp)
+        params, state = opt.step({"w": w}, {"w": field(w)}, state, hp)
         w = params["w"].detach()
         path.append(w)
     return torch.stack(path)
@@ -189,3 +191,22 @@ def best_rate(J: Tensor, kind: str, lrs: Tensor, beta_abs: Tensor, beta_args: Te
     else:
         betas = [polar(r, a) for r in beta_abs.tolist() for a in beta_args.tolist()]
     return min((spectral_radius(J, lr, b), (lr, b)) for lr in lrs.tolist() for b in betas)
+
+
+def fastest_complex_momentum(J: Tensor, rounds: int = 4) -> tuple[float, tuple[float, float, float]]:
+    """A search for the smallest spectral radius of simultaneous complex momentum on the field ``J w`` over ``(lr,
+    |beta|, arg beta)``: a coarse grid (lr 0.2-0.9, |beta| 0.4-0.9, arg 0.1-0.5 pi), then ``rounds - 1`` finer 9 x 9 x
+    9 grids around the best point (the radius is a maximum of eigenvalue moduli: its valley is narrow, so local
+    refinement beats a generic simplex). Returns ``(rho, (lr, |beta|, arg beta))``. The lesson searches; it never
+    hard-codes an optimum (the lesson notes' triple for ``xy`` is not the optimum, Lorraine 2023, sec. 4.4)."""
+    if not isinstance(rounds, int) or rounds < 1:
+        raise ValueError(f"rounds must be a positive integer; got {rounds!r}")
+    rho = lambda p: spectral_radius(J, p[0], polar(p[1], p[2]))  # noqa: E731
+    axes = [torch.linspace(0.2, 0.9, 8, dtype=torch.float64), torch.linspace(0.4, 0.9, 6, dtype=torch.float64),
+            torch.linspace(0.1, 0.5, 9, dtype=torch.float64) * math.pi]
+    best = (0.0, 0.0, 0.0)
+    for _ in range(rounds):
+        best = min(((a, b, c) for a in axes[0].tolist() for b in axes[1].tolist() for c in axes[2].tolist()), key=rho)
+        widths = [float(ax[1] - ax[0]) for ax in axes]
+        axes = [torch.linspace(v - w, v + w, 9, dtype=torch.float64) for v, w in zip(best, widths)]
+    return rho(best), best

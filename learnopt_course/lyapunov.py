@@ -72,6 +72,14 @@ def max_lyapunov(step: Step, w0: Tensor, k: int, iterations: int = 50, generator
     return math.log(sigma) / k if sigma > 0 else -math.inf
 
 
+def exact_max_lyapunov(step: Step, w0: Tensor, k: int) -> float:
+    """``(1/k) log sigma_max(J_k(w0))`` with ``J_k`` formed (forward mode, ``n`` JVPs) and its largest singular value
+    computed exactly: for small ``n``, and to check :func:`max_lyapunov`'s power iteration."""
+    J = torch.func.jacfwd(unrolled(step, k))(w0).reshape(w0.numel(), w0.numel())
+    sigma = float(torch.linalg.matrix_norm(J, ord=2))
+    return math.log(sigma) / k if sigma > 0 else -math.inf
+
+
 def lyapunov_objective(step: Step, w0: Tensor, k: int, u: Tensor) -> Tensor:
     """``(1/k) log ||J_k(w0) u||`` for a unit direction ``u``: differentiable in ``w0`` (the objective of Lorraine 2023,
     sec. 5.4, with ``u`` the top right singular vector, it is the maximal exponent)."""

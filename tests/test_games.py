@@ -18,18 +18,6 @@ J_XY = games.bilinear_jacobian(torch.tensor([[1.0]], dtype=D))
 W0 = torch.tensor([0.7, -0.4], dtype=D)
 
 
-def _search(J):
-    """The smallest spectral radius over (lr, |beta|, arg beta): a coarse grid, then finer grids around the best point
-    (the radius is a maximum of eigenvalue moduli, with a narrow valley). Found, never hard-coded."""
-    rho = lambda p: games.spectral_radius(J, p[0], games.polar(p[1], p[2]))  # noqa: E731
-    axes = [torch.linspace(0.2, 0.9, 8), torch.linspace(0.4, 0.9, 6), torch.linspace(0.1, 0.5, 9) * math.pi]
-    for _ in range(4):
-        best = min(((a, b, c) for a in axes[0].tolist() for b in axes[1].tolist() for c in axes[2].tolist()), key=rho)
-        widths = [float(ax[1] - ax[0]) for ax in axes]
-        axes = [torch.linspace(v - w, v + w, 9, dtype=D) for v, w in zip(best, widths)]
-    return rho(best), best
-
-
 def test_the_game_jacobian_of_xy_is_a_rotation_and_autograd_agrees():
     assert torch.equal(J_XY, torch.tensor([[0.0, 1.0], [-1.0, 0.0]], dtype=D))
     assert torch.allclose(XY.jacobian(W0), J_XY) and torch.allclose(XY.gradient(W0), J_XY @ W0)
@@ -45,7 +33,7 @@ def test_gradient_descent_and_real_momentum_never_converge_on_xy():
 
 
 def test_some_complex_momentum_converges_fast_and_the_radius_is_the_simulated_rate():
-    rho, (lr, r, phi) = _search(J_XY)
+    rho, (lr, r, phi) = games.fastest_complex_momentum(J_XY)
     assert rho < 0.9  # the review's corrected claim C4.2 (the note's triple gives 0.897, the search finds lower)
     assert games.spectral_radius(J_XY, 0.479, games.polar(0.674, 0.3385 * math.pi)) == pytest.approx(0.897, abs=1e-3)
     path = games.simultaneous(XY, complex_momentum, W0, 200, {"lr": lr, "beta_abs": r, "beta_arg": phi})
@@ -86,7 +74,7 @@ def test_on_the_dirac_gan_gradient_descent_spirals_out_and_complex_momentum_conv
     start = torch.tensor([0.5, 0.5], dtype=D)
     gd = games.simultaneous(gan, sgd, start, 300, {"lr": 0.5})
     assert float(gd[-1].norm()) > 2 * float(start.norm())
-    rho, (lr, r, phi) = _search(J / 0.5)  # the rates depend on lr J only: search for |lambda| = 1, rescale
+    rho, (lr, r, phi) = games.fastest_complex_momentum(J / 0.5)  # the rates depend on lr J only: search for |lambda| = 1, rescale
     cm = games.simultaneous(gan, complex_momentum, start, 300, {"lr": lr / 0.5, "beta_abs": r, "beta_arg": phi})
     assert float(cm[-1].norm()) < 1e-6 * float(start.norm())
 
@@ -114,6 +102,15 @@ def test_lyapunov_exponents_of_the_logistic_map_and_of_gradient_descent_on_xy():
                           torch.linalg.matrix_power(torch.eye(2, dtype=D) - 0.1 * J_XY, 3)[:, 0])
     with pytest.raises(ValueError, match="k must be a positive number of steps"):
         lyapunov.unrolled(step, 0)
+    # on a non-normal, nonlinear map power iteration agrees with the exact largest singular value of J_k
+    M = torch.tensor([[0.9, 0.8, 0.0], [-0.1, 0.7, 0.5], [0.2, 0.0, 1.1]], dtype=D)
+    curved = lambda w: w - 0.1 * (M @ w + torch.tanh(w) ** 3)  # noqa: E731
+    start = torch.tensor([0.4, -0.3, 0.8], dtype=D)
+    for k in (1, 7):
+        exact = lyapunov.exact_max_lyapunov(curved, start, k)
+        assert lyapunov.max_lyapunov(curved, start, k, iterations=200) == pytest.approx(exact, abs=1e-8)
+        eig = math.log(float(torch.linalg.eigvals(torch.func.jacfwd(lyapunov.unrolled(curved, k))(start)).abs().max())) / k
+        assert abs(exact - eig) > 1e-3  # not normal: the singular value is not the eigenvalue modulus
 
 
 def _double_well_step(lr):
@@ -204,10 +201,26 @@ def test_lesson_12_experiments_show_their_claims():
     assert gains[0] < 1e-9 < gains[1] < gains[2]  # the more adversarial the game, the more it adds
     # (the notes' recollection that the best arg beta grows with adversarialness is not asserted: on this grid the
     # best arg at phase pi/4 is 3 pi/4, larger than pi/2 at phase pi/2; the lesson will show the whole heatmap)
-    rho, (lr, r, phi) = _search(games.dirac_gan().jacobian(torch.zeros(2, dtype=D)) / 0.5)
+    rho, (lr, r, phi) = games.fastest_complex_momentum(games.dirac_gan().jacobian(torch.zeros(2, dtype=D)) / 0.5)
     runs = E.dirac_gan_runs(torch.tensor([0.5, 0.5], dtype=D), 300, 0.5,
                             {"lr": lr / 0.5, "beta_abs": r, "beta_arg": phi})
     assert float(runs["gradient descent"][-1]) > 2 * float(runs["gradient descent"][0])
     assert float(runs["complex momentum"][-1]) < 1e-6
     found = E.find_both_minima(seeds=10)
     assert found["branching"] >= 0.9 > found["random restarts"]
+
+
+def test_in_the_prisoners_dilemma_naive_learners_defect_and_lola_learns_tit_for_tat():
+    from learnopt_course import game_experiments as E
+
+    runs = E.ipd_runs(etas=(0.0, 1.0), seeds=2)
+    naive, lola = [r for r in runs if r.eta == 0.0], [r for r in runs if r.eta == 1.0]
+    assert all(r.value_a < -45 and r.value_b < -45 for r in naive)  # mutual defection: -2 / (1 - 0.96) = -50
+    assert all(r.value_a > -27 and r.value_b > -27 for r in lola)  # mutual cooperation: -1 / (1 - 0.96) = -25
+    tit_for_tat = torch.tensor([1.0, 1.0, 0.0, 1.0, 0.0], dtype=D)  # first move, after CC, CD, DC, DD (own first)
+    players = [p for r in lola for p in (r.cooperate_a, r.cooperate_b)]
+    assert all(float(p[1]) > 0.9 for p in players)  # cooperation is reciprocated
+    # most learn tit for tat in full; retaliation after being exploited (CD) is the slowest entry to converge
+    assert sum(torch.allclose(p, tit_for_tat, atol=0.1) for p in players) >= len(players) // 2
+    with pytest.raises(ValueError, match="seeds must be a positive integer"):
+        E.ipd_runs(etas=(0.0,), seeds=0)
