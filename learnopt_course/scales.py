@@ -60,10 +60,10 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                 source="the schedule experiment in Andrychowicz et al. (2016, sec. 3.2)'s MNIST setting on the "
                        "whole 50,000-image training split: 100 hypergradient steps against a 100-point grid, 50 "
                        "test seeds",
-                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=1.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("03", ci={"start_seeds": (1, 2, 3)}, full={"start_seeds": tuple(range(1, 11))},
                 source="the lesson's own control problems: 10 random starts instead of 3 for the method comparison",
-                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=1.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("04", ci={"seeds": 5}, full={"seeds": 20},
                 source="the lesson's own tuning problem: 20 seeds instead of 5 for policy gradient against grid search",
                 cpu_minutes=0.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
@@ -113,6 +113,11 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                 cpu_minutes=4.2, cpu_note=_CONTENDED,
                 gpu="runs on the CPU (PPO's environments step on the CPU); its LSTMs' meta-training runs on GPUs with "
                     "`learnopt reproduce l2l-omniglot --device cuda --out ...`"),
+    LessonScale("12", ci={"heatmap_points": 25, "sweep_phases": 5, "branch_seeds": 10, "ipd_seeds": 3},
+                full={"heatmap_points": 61, "sweep_phases": 9, "branch_seeds": 100, "ipd_seeds": 10},
+                source="Lorraine (2023) ch. 4-5 give no numbers in our copy: a finer rate heatmap and adversarialness "
+                       "sweep, 10x the branching seeds, 10 prisoner's-dilemma starts",
+                cpu_minutes=1.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
 )}
 
 

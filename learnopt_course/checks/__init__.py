@@ -12,7 +12,7 @@ from importlib import import_module
 from types import ModuleType
 
 __all__ = ["lesson01", "lesson02", "lesson03", "lesson04", "lesson05", "lesson06", "lesson07", "lesson08", "lesson09", "lesson10",
-           "lesson11"]
+           "lesson11", "lesson12"]
 
 
 def __getattr__(name: str) -> ModuleType:
