@@ -72,29 +72,32 @@ def dirac_gan() -> Game:
 def simultaneous(game: Game, opt: Optimizer, w0: Tensor, steps: int, hp: dict | None = None,
                  gradient: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """``steps`` simultaneous steps: both players step on the joint gradient at the same point (or on ``gradient(w)``,
-    e.g. LOLA's, :func:`lola_gradient`). Returns the iterates ``[steps + 1, n]``."""
+    e.g. LOLA's, :func:`lola_gradient`), through the engine's unroll (the joint gradient replaces autograd's, and player
+    A's loss is what the run records). Returns the iterates ``[steps + 1, n]``."""
+    from .meta.engine import unroll
+
     field = game.gradient if gradient is None else gradient
-    w, state, path = w0.detach().clone(), opt.init({"w": w0.detach()}), [w0.detach().clone()]
-    for _ in range(steps):
-        params, state = opt.step({"w": w}, {"w": field(w)}, state, hp)
-        w = params["w"].detach()
-        path.append(w)
-    return torch.stack(path)
+    run = unroll(lambda w, t: game.loss_a(*game.split(w)), opt, w0.detach().clone(), steps, hp=hp,
+                 grad_fn=lambda w, t: field(w), record=True)
+    return torch.stack([w.detach() for w in run.trajectory])
 
 
 def alternating(game: Game, opt: Optimizer, w0: Tensor, steps: int, hp: dict | None = None) -> Tensor:
     """``steps`` alternating steps: A steps first, then B steps on the gradient at A's new point (Gidel et al.
-    2019; Lorraine 2023, sec. 4.3). Each player has its own optimizer state. Returns the iterates ``[steps + 1, n]``."""
+    2019; Lorraine 2023, sec. 4.3). Each player has its own optimizer state; each half step is one step of the
+    engine's unroll on that player's parameters. Returns the iterates ``[steps + 1, n]``."""
+    from .meta.engine import unroll
+
     x, y = (t.detach().clone() for t in game.split(w0))
-    sa, sb = opt.init({"w": x}), opt.init({"w": y})
+    sa, sb = opt.init(x), opt.init(y)
     path = [w0.detach().clone()]
     for _ in range(steps):
-        gx = game.split(game.gradient(torch.cat([x, y])))[0]
-        params, sa = opt.step({"w": x}, {"w": gx}, sa, hp)
-        x = params["w"].detach()
-        gy = game.split(game.gradient(torch.cat([x, y])))[1]
-        params, sb = opt.step({"w": y}, {"w": gy}, sb, hp)
-        y = params["w"].detach()
+        run = unroll(lambda x_, t: game.loss_a(x_, y), opt, x, 1, hp=hp, state=sa, last_loss=False,
+                     grad_fn=lambda x_, t: game.split(game.gradient(torch.cat([x_, y])))[0])
+        x, sa = run.params.detach(), run.state
+        run = unroll(lambda y_, t: game.loss_b(x, y_), opt, y, 1, hp=hp, state=sb, last_loss=False,
+                     grad_fn=lambda y_, t: game.split(game.gradient(torch.cat([x, y_])))[1])
+        y, sb = run.params.detach(), run.state
         path.append(torch.cat([x, y]))
     return torch.stack(path)
 
