@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from . import games, lyapunov
+from .meta.engine import minimize
 from .optimizers import sgd
 from .optimizers.complex import complex_momentum
 
@@ -61,9 +62,19 @@ def dirac_gan_runs(start: Tensor, steps: int, gd_lr: float, cm: dict) -> dict[st
             "complex momentum": games.simultaneous(gan, complex_momentum, start, steps, cm).norm(dim=1)}
 
 
+def double_well(tilt: float = 0.0):
+    """``f(w) = (w^2 - 1)^2 / 4 + tilt w``: two minima near ``+-1`` separated at ``w ~ 0``; gradient ``w^3 - w + tilt``."""
+    return lambda w: ((w**2 - 1) ** 2 / 4 + tilt * w).sum()
+
+
 def double_well_step(lr: float = 0.1, tilt: float = 0.0):
-    """Gradient descent on ``f(w) = (w^2 - 1)^2 / 4 + tilt w``: two minima near ``+-1`` separated at ``w ~ 0``."""
-    return lambda w: w - lr * (w**3 - w + tilt)
+    """The map of one step of gradient descent (the engine's) on :func:`double_well`."""
+    return lyapunov.optimizer_step(double_well(tilt), "sgd", {"lr": lr}, gradient=lambda w: w**3 - w + tilt)
+
+
+def double_well_descent(steps: int, lr: float = 0.1, tilt: float = 0.0):
+    """Start -> end point of ``steps`` steps of gradient descent on :func:`double_well` (one run of the engine)."""
+    return lambda w: minimize(double_well(tilt), w, "sgd", {"lr": lr}, steps).final.detach()
 
 
 def find_both_minima(seeds: int, start_mean: float = 0.7, start_std: float = 0.3, runs: int = 2, steps: int = 300,
@@ -72,7 +83,7 @@ def find_both_minima(seeds: int, start_mean: float = 0.7, start_std: float = 0.3
     restarts from starts ``N(start_mean, start_std^2)`` (most in the right basin), against branching: from one such
     start, ascend the 5-step Lyapunov exponent (``ascent_steps`` steps, extra compute the restarts do not spend),
     then run from both sides of the point found (``runs = 2`` runs)."""
-    step, run = double_well_step(), lyapunov.unrolled(double_well_step(), steps)
+    step, run = double_well_step(), double_well_descent(steps)
     found = {"random restarts": 0, "branching": 0}
     for seed in range(seeds):
         g = torch.Generator().manual_seed(seed)
@@ -82,7 +93,7 @@ def find_both_minima(seeds: int, start_mean: float = 0.7, start_std: float = 0.3
         found["random restarts"] += len(ends) == 2
         # one dimension: the direction is +-1, two power iterations are plenty
         point, _ = lyapunov.maximize(step, starts[runs], k=5, steps=ascent_steps, lr=0.5, generator=g, iterations=2)
-        ends = {round(float(torch.sign(e)), 0) for e in lyapunov.branch(step, point, eps=1e-3, steps=steps)}
+        ends = {round(float(torch.sign(e)), 0) for e in lyapunov.branch(step, point, eps=1e-3, steps=steps, run=run)}
         found["branching"] += len(ends) == 2
     return {k: v / seeds for k, v in found.items()}
 

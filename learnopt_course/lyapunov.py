@@ -17,7 +17,27 @@ import torch
 from torch import Tensor
 from torch.func import jvp, vjp
 
+from .optimizers.base import Optimizer
+
 Step = Callable[[Tensor], Tensor]
+
+
+def optimizer_step(loss: Callable[[Tensor], Tensor], optimizer: str | Optimizer = "sgd",
+                   hp: dict | None = None, gradient: Callable[[Tensor], Tensor] | None = None) -> Step:
+    """The map ``F`` of one step of the engine's functional optimizer ``optimizer`` on ``loss`` (``w -> w'``), with the
+    gradient from ``torch.func.grad``, so that ``F`` composes with ``torch.func.jvp``/``vjp`` (Lyapunov exponents).
+    Stateless optimizers only (SGD: ``F(w) = w - lr grad loss(w)``): a momentum method's map acts on ``(w, buffers)``,
+    whose state this map would drop. ``gradient``: the loss's gradient in closed form, when known (nesting
+    ``torch.func.grad`` inside the JVPs and VJPs of an exponent costs several times more)."""
+    from .optimizers import get
+
+    opt = get(optimizer)
+    gradient = torch.func.grad(loss) if gradient is None else gradient
+
+    def step(w: Tensor) -> Tensor:
+        return opt.step(w, gradient(w), opt.init(w), hp)[0]
+
+    return step
 
 
 def unrolled(step: Step, k: int) -> Step:
@@ -98,13 +118,14 @@ def maximize(step: Step, w0: Tensor, k: int, steps: int, lr: float, generator: t
     Ridge Rider): each step re-estimates the top direction, then moves ``w`` along the gradient of
     :func:`lyapunov_objective` (through the ``k`` unrolled optimizer steps; ``iterations`` of power iteration for the
     direction). Returns the point and the exponents."""
-    w, history = w0.detach().clone(), []
-    for _ in range(steps):
-        u = top_direction(step, w, k, iterations, generator=generator)
-        grad, value = torch.func.grad_and_value(lambda v: lyapunov_objective(step, v, k, u))(w)
-        history.append(float(value))
-        w = (w + lr * grad).detach()
-    return w, history
+    from .meta.engine import unroll
+
+    def minus_exponent(w: Tensor, t: int) -> Tensor:  # the top direction is re-estimated at every step
+        u = top_direction(step, w.detach(), k, iterations, generator=generator)
+        return -lyapunov_objective(step, w, k, u)
+
+    run = unroll(minus_exponent, "sgd", w0.detach().clone(), steps, hp={"lr": lr}, last_loss=False)
+    return run.params.detach(), [-float(v) for v in run.losses]
 
 
 def branch_directions(step: Step, w: Tensor, top: int = 1) -> Tensor:
@@ -117,10 +138,13 @@ def branch_directions(step: Step, w: Tensor, top: int = 1) -> Tensor:
     return dirs / dirs.norm(dim=1, keepdim=True).clamp_min(1e-30)
 
 
-def branch(step: Step, w: Tensor, eps: float, steps: int, top: int = 1) -> list[Tensor]:
+def branch(step: Step, w: Tensor, eps: float, steps: int, top: int = 1,
+           run: Callable[[Tensor], Tensor] | None = None) -> list[Tensor]:
     """Alg. 13's branching (Lorraine 2023): run the optimizer for ``steps`` steps from ``w +- eps e_i`` for the
-    ``top`` leading directions of :func:`branch_directions`; returns the end points (2 per direction)."""
-    run = unrolled(step, steps)
+    ``top`` leading directions of :func:`branch_directions`; returns the end points (2 per direction). ``run`` maps a
+    start to its end point when the optimizer has a faster way than ``steps`` applications of ``step`` (e.g. the
+    engine's :func:`~learnopt_course.meta.engine.minimize`)."""
+    run = unrolled(step, steps) if run is None else run
     with torch.no_grad():
         return [run(w + sign * eps * d) for d in branch_directions(step, w, top) for sign in (1.0, -1.0)]
 
@@ -129,8 +153,10 @@ def ridge_rider(loss: Callable[[Tensor], Tensor], theta: Tensor, lr: float, step
                 finish: int = 200) -> list[Tensor]:
     """Ridge Rider (Parker-Holder et al. 2020) from a saddle ``theta``: for every Hessian eigenvector with a negative
     eigenvalue and both signs, follow the ridge (``theta <- theta - lr e``, then the new Hessian's eigenvector most
-    aligned with ``e``) while its eigenvalue stays negative, then ``finish`` steps of gradient descent. Hessians from
+    aligned with ``e``) while its eigenvalue stays negative, then ``finish`` steps of gradient descent (the engine's
+    :func:`~learnopt_course.meta.engine.minimize`). Hessians from
     Hessian-vector products (lesson 10's :func:`learnopt_course.meta.ift.hvp`). Returns the end of every branch."""
+    from .meta.engine import minimize
     from .meta.ift import hvp
 
     def hessian(t: Tensor) -> Tensor:
@@ -148,7 +174,5 @@ def ridge_rider(loss: Callable[[Tensor], Tensor], theta: Tensor, lr: float, step
                 e = vecs[:, j] * torch.sign(vecs[:, j] @ e)
                 if vals[j] >= 0:
                     break
-            for _ in range(finish):
-                t = t - lr * torch.func.grad(loss)(t)
-            ends.append(t.detach())
+            ends.append(minimize(loss, t, "sgd", {"lr": lr}, finish).final.detach())
     return ends

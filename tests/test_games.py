@@ -118,6 +118,19 @@ def _double_well_step(lr):
     return lambda w: w - lr * (w**3 - w)
 
 
+def test_an_optimizer_step_is_a_map_that_composes_with_jvp():
+    """lyapunov.optimizer_step: one step of the library's SGD as w -> w', with autograd's or a closed-form gradient."""
+    from learnopt_course import game_experiments as E
+
+    w = torch.tensor([0.3, -1.2], dtype=D)
+    by_func = lyapunov.optimizer_step(E.double_well(0.05), "sgd", {"lr": 0.1})
+    assert torch.allclose(by_func(w), w - 0.1 * (w**3 - w + 0.05), atol=1e-15)
+    assert torch.allclose(E.double_well_step(0.1, 0.05)(w), by_func(w), atol=1e-15)
+    J = torch.func.jacfwd(by_func)(w)  # the step's Jacobian I - lr f''(w) (diagonal here)
+    assert torch.allclose(J, torch.diag(1 - 0.1 * (3 * w**2 - 1)), atol=1e-14)
+    assert torch.allclose(E.double_well_descent(300)(torch.tensor([0.2], dtype=D)), torch.ones(1, dtype=D), atol=1e-9)
+
+
 def test_double_well_exponents_and_ascent_to_the_separatrix():
     lr = 0.1
     step = _double_well_step(lr)
