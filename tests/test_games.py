@@ -1,4 +1,4 @@
-"""Lesson 12's library (issue 21, in progress): complex momentum on games and Lyapunov exponents of optimizers,
+"""Lesson 12's library: complex momentum on games and Lyapunov exponents of optimizers,
 against the values verified in the lesson notes and the review's correction of claim C4.2."""
 
 from __future__ import annotations
