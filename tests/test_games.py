@@ -34,14 +34,32 @@ def test_gradient_descent_and_real_momentum_never_converge_on_xy():
 
 def test_some_complex_momentum_converges_fast_and_the_radius_is_the_simulated_rate():
     rho, (lr, r, phi) = games.fastest_complex_momentum(J_XY)
-    assert rho < 0.9  # the review's corrected claim C4.2 (the note's triple gives 0.897, the search finds lower)
-    assert games.spectral_radius(J_XY, 0.479, games.polar(0.674, 0.3385 * math.pi)) == pytest.approx(0.897, abs=1e-3)
-    path = games.simultaneous(XY, complex_momentum, W0, 200, {"lr": lr, "beta_abs": r, "beta_arg": phi})
-    rate = (path[200].norm() / path[100].norm()) ** (1 / 100)
-    assert float(rate) == pytest.approx(rho, abs=1e-2)
-    # the practical guess |beta| = 0.9, arg = pi/8 only converges for small steps (note 5.2)
+    assert rho < 0.89  # claim C4.2: some complex momentum has rho < 0.9 (the search reaches about 0.888)
+    moduli = torch.linalg.eigvals(games.augmented_operator(J_XY, lr, games.polar(r, phi))).abs()
+    assert int((moduli > rho - 1e-3).sum()) >= 3  # at the optimum several eigenvalues share the largest modulus
+    path = games.simultaneous(XY, complex_momentum, W0, 2000, {"lr": lr, "beta_abs": r, "beta_arg": phi})
+    rate = (path[2000].norm() / path[1000].norm()) ** (1 / 1000)  # late: coalescing eigenvalues add a slow transient
+    assert float(rate) == pytest.approx(rho, abs=2e-3)
+    # the notes' triple, as printed, gives 0.897; a point within 0.0005 of it gives 0.889, as the notes say: the
+    # radius rises like a square root around the optimum, so three printed digits lose 0.008 (the review's
+    # "correction" of C4.2 evaluates the rounded triple)
+    triple = [0.479, 0.674, 0.3385 * math.pi]
+    rho_at = lambda p: games.spectral_radius(J_XY, p[0], games.polar(p[1], p[2]))  # noqa: E731
+    assert rho_at(triple) == pytest.approx(0.897, abs=1e-3)
+    polished, point = games.nelder_mead(rho_at, triple, scale=0.002, iterations=400)
+    assert polished < 0.8895 and max(abs(a - b) for a, b in zip(point, triple)) < 5e-4 * math.pi
+    # the practical guess |beta| = 0.9, arg = pi/8 only converges for small steps
     assert games.spectral_radius(J_XY, 0.06, games.polar(0.9, math.pi / 8)) == pytest.approx(0.979, abs=1e-3)
     assert games.spectral_radius(J_XY, 0.1, games.polar(0.9, math.pi / 8)) > 1.05
+
+
+def test_nelder_mead_finds_the_minimum_of_a_smooth_and_of_a_kinked_function():
+    value, x = games.nelder_mead(lambda p: (p[0] - 1) ** 2 + 10 * (p[1] + 2) ** 2, [0.0, 0.0], iterations=200)
+    assert value < 1e-10 and x == pytest.approx([1.0, -2.0], abs=1e-5)
+    value, x = games.nelder_mead(lambda p: abs(p[0] - 0.3) + abs(p[1]), [1.0, 1.0], scale=0.1, iterations=300)
+    assert value < 1e-6
+    with pytest.raises(ValueError, match="iterations must be a positive integer"):
+        games.nelder_mead(lambda p: p[0], [0.0], iterations=0)
 
 
 def test_conjugate_betas_agree_arg_zero_is_heavy_ball_and_real_buffers_match_complex_arithmetic():
