@@ -1,5 +1,6 @@
 """Lesson 12's library: complex momentum on games and Lyapunov exponents of optimizers,
-against the values verified in the lesson notes and the review's correction of claim C4.2."""
+against the values verified in the lesson notes and the review's re-check of claim C4.2 (right about the printed triple,
+which loses 0.008 to rounding: the radius rises like a square root around its minimum)."""
 
 from __future__ import annotations
 
