@@ -60,10 +60,10 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                 source="the schedule experiment in Andrychowicz et al. (2016, sec. 3.2)'s MNIST setting on the "
                        "whole 50,000-image training split: 100 hypergradient steps against a 100-point grid, 50 "
                        "test seeds",
-                cpu_minutes=1.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("03", ci={"start_seeds": (1, 2, 3)}, full={"start_seeds": tuple(range(1, 11))},
                 source="the lesson's own control problems: 10 random starts instead of 3 for the method comparison",
-                cpu_minutes=1.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
     LessonScale("04", ci={"seeds": 5}, full={"seeds": 20},
                 source="the lesson's own tuning problem: 20 seeds instead of 5 for policy gradient against grid search",
                 cpu_minutes=0.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
@@ -117,7 +117,7 @@ SCALES: dict[str, LessonScale] = {s.lesson: s for s in (
                 full={"heatmap_points": 61, "sweep_phases": 9, "branch_seeds": 100, "ipd_seeds": 10},
                 source="Lorraine (2023) ch. 4-5 give no numbers in our copy: a finer rate heatmap and adversarialness "
                        "sweep, 10x the branching seeds, 10 prisoner's-dilemma starts",
-                cpu_minutes=1.1, cpu_note=_MEASURED, gpu=_GPU_SMALL),
+                cpu_minutes=1.0, cpu_note=_MEASURED, gpu=_GPU_SMALL),
 )}
 
 
