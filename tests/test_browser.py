@@ -195,10 +195,19 @@ def test_every_explorer_runs_live_and_answers_its_controls(lab, name, shot_on_fa
 
 def _run_all(page, timeout: float = 300) -> list[str]:
     """Run > Run All Cells, then wait until every code cell has run, or until nothing has changed for 10 s with the
-    kernel idle (Run All stopped early); returns the input prompts."""
-    page.get_by_role("menuitem", name="Run", exact=True).click()
-    page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+    kernel idle (Run All stopped early); returns the input prompts. Like a single cell's request, Run All sent while
+    the kernel is still connecting can be dropped (every prompt stays ``[ ]``): then it is chosen again."""
     prompts = page.locator(".jp-CodeCell .jp-InputPrompt")
+    for attempt in range(4):
+        page.get_by_role("menuitem", name="Run", exact=True).click()
+        page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
+        try:  # the first cell queued, running or done
+            page.wait_for_function("() => { const p = document.querySelector('.jp-CodeCell .jp-InputPrompt');"
+                                   " return p && /\\[(\\*|\\d+)\\]/.test(p.textContent); }", timeout=15_000)
+            break
+        except PlaywrightTimeout:
+            if attempt == 3:
+                raise
     deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
     while time.monotonic() < deadline:
         now = prompts.all_inner_texts()
