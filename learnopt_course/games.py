@@ -72,14 +72,19 @@ def dirac_gan() -> Game:
 def simultaneous(game: Game, opt: Optimizer, w0: Tensor, steps: int, hp: dict | None = None,
                  gradient: Callable[[Tensor], Tensor] | None = None) -> Tensor:
     """``steps`` simultaneous steps: both players step on the joint gradient at the same point (or on ``gradient(w)``,
-    e.g. LOLA's, :func:`lola_gradient`), through the engine's unroll (the joint gradient replaces autograd's, and player
-    A's loss is what the run records). Returns the iterates ``[steps + 1, n]``."""
+    e.g. LOLA's, :func:`lola_gradient`), through the engine's unroll (the joint gradient replaces autograd's; no loss is
+    evaluated, as no single loss describes a game). Returns the iterates ``[steps + 1, n]``."""
     from .meta.engine import unroll
 
     field = game.gradient if gradient is None else gradient
-    run = unroll(lambda w, t: game.loss_a(*game.split(w)), opt, w0.detach().clone(), steps, hp=hp,
-                 grad_fn=lambda w, t: field(w), record=True)
-    return torch.stack([w.detach() for w in run.trajectory])
+    run = unroll(_no_loss, opt, w0.detach().clone(), steps, hp=hp, grad_fn=lambda w, t: field(w), record=True,
+                 last_loss=False)
+    return torch.stack([w.detach() for w in run.trajectory] + [run.params.detach()])
+
+
+def _no_loss(w: Tensor, t: int) -> Tensor:
+    """What the engine records as the loss of a game step: nothing is computed (the iterates are the result)."""
+    return w.new_zeros(())
 
 
 def alternating(game: Game, opt: Optimizer, w0: Tensor, steps: int, hp: dict | None = None) -> Tensor:
@@ -92,10 +97,10 @@ def alternating(game: Game, opt: Optimizer, w0: Tensor, steps: int, hp: dict | N
     sa, sb = opt.init(x), opt.init(y)
     path = [w0.detach().clone()]
     for _ in range(steps):
-        run = unroll(lambda x_, t: game.loss_a(x_, y), opt, x, 1, hp=hp, state=sa, last_loss=False,
+        run = unroll(_no_loss, opt, x, 1, hp=hp, state=sa, last_loss=False,
                      grad_fn=lambda x_, t: game.split(game.gradient(torch.cat([x_, y])))[0])
         x, sa = run.params.detach(), run.state
-        run = unroll(lambda y_, t: game.loss_b(x, y_), opt, y, 1, hp=hp, state=sb, last_loss=False,
+        run = unroll(_no_loss, opt, y, 1, hp=hp, state=sb, last_loss=False,
                      grad_fn=lambda y_, t: game.split(game.gradient(torch.cat([x, y_])))[1])
         y, sb = run.params.detach(), run.state
         path.append(torch.cat([x, y]))
